@@ -1,0 +1,4 @@
+"""The RealQA annotation and curation platform (Django project).
+
+Nothing here imports torch or `realqa_model`: a web process starts fast and small.
+"""

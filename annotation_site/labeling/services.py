@@ -1,0 +1,83 @@
+"""Writes for labels."""
+
+from __future__ import annotations
+
+import math
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+
+from annotation_site.images.models import Image
+from annotation_site.schemas.selectors import schema_spec, schema_version_current
+from annotation_site.schemas.spec import LabelError
+
+from .models import Annotation, Assignment
+
+MAX_SECONDS_SPENT = 24 * 3600
+
+
+class AnnotationConflict(ValueError):
+    """The label cannot be stored because of labels already there; the message says which."""
+
+
+def annotation_create(
+    *,
+    image: Image,
+    rater: AbstractBaseUser,
+    labels: object,
+    seconds_spent: float | None = None,
+    client_info: dict | None = None,
+    idempotency_key: str | None = None,
+    assignment: Assignment | None = None,
+    source: str = Annotation.Source.PLATFORM,
+) -> tuple[Annotation, bool]:
+    """Validate labels against the project's current schema version and store them.
+
+    Returns (annotation, created). A retry with an idempotency key already stored returns the stored
+    annotation and writes nothing. Raises LabelError (a message per field) for invalid labels and
+    AnnotationConflict for a second label from the same rater on the same image."""
+    if idempotency_key:
+        existing = Annotation.objects.filter(rater=rater, idempotency_key=idempotency_key).first()
+        if existing is not None:
+            return _replayed(existing, image)
+
+    version = schema_version_current(project=image.project)
+    cleaned = schema_spec(schema_version=version).clean_labels(labels)
+    if seconds_spent is not None and not (
+        isinstance(seconds_spent, (int, float))
+        and not isinstance(seconds_spent, bool)
+        and math.isfinite(seconds_spent)
+        and 0 <= seconds_spent <= MAX_SECONDS_SPENT
+    ):
+        raise LabelError({"seconds_spent": f"must be a number of seconds between 0 and {MAX_SECONDS_SPENT}"})
+
+    try:
+        with transaction.atomic():
+            annotation = Annotation.objects.create(
+                project_id=image.project_id,
+                image=image,
+                rater=rater,
+                assignment=assignment,
+                schema_version=version,
+                values=cleaned.values,
+                reasons=cleaned.reasons,
+                seconds_spent=seconds_spent,
+                client_info=client_info or {},
+                idempotency_key=idempotency_key or None,
+                source=source,
+            )
+    except IntegrityError:
+        if idempotency_key:
+            existing = Annotation.objects.filter(rater=rater, idempotency_key=idempotency_key).first()
+            if existing is not None:
+                return _replayed(existing, image)
+        raise AnnotationConflict(f"this rater has already labeled image #{image.pk}") from None
+    return annotation, True
+
+
+def _replayed(existing: Annotation, image: Image) -> tuple[Annotation, bool]:
+    if existing.image_id != image.pk:
+        raise AnnotationConflict(
+            f"idempotency key already used for a label on image #{existing.image_id}, not image #{image.pk}"
+        )
+    return existing, False

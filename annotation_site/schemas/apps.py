@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class SchemasConfig(AppConfig):
+    name = "annotation_site.schemas"
+    label = "schemas"

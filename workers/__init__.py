@@ -1,0 +1,5 @@
+"""Celery workers: the only place where the web platform meets the model (`realqa_model`)."""
+
+from .celery import app
+
+__all__ = ["app"]

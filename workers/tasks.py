@@ -1,0 +1,17 @@
+"""Tasks: ids in, one service call, idempotent, named explicitly."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from annotation_site.images.services import images_near_duplicates_refresh
+from annotation_site.projects.models import Project
+
+
+@shared_task(name="images.refresh_near_duplicates", acks_late=True)
+def refresh_near_duplicates(project_id: int) -> int:
+    """Recompute a project's near-duplicate flags; running it twice gives the same flags."""
+    project = Project.objects.filter(pk=project_id).first()
+    if project is None:
+        return 0
+    return images_near_duplicates_refresh(project=project)
