@@ -133,6 +133,7 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")
 MEDIA_URL = env_str("MEDIA_URL") or "/media/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT") or VAR_DIR / "static")
 STATIC_URL = "/static/"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request until collectstatic made it
 if env_str("AWS_STORAGE_BUCKET_NAME"):
     _media = {
         "BACKEND": "storages.backends.s3.S3Storage",
