@@ -8,7 +8,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/realqa
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: venv demo test test-postgres test-sqlite check bench-import clean
+.PHONY: venv browser demo test test-postgres test-sqlite check bench-import clean
 
 venv: $(VENV)/.installed
 
@@ -23,10 +23,14 @@ demo: venv
 
 test: test-postgres test-sqlite
 
-test-postgres: venv
+# Browser tests drive Debian's Chromium through Playwright (no browser download).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test-postgres: venv browser
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
-test-sqlite: venv
+test-sqlite: venv browser
 	env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL REALQA_VAR_DIR=$(CURDIR)/var/test-sqlite \
 		$(PY) -m pytest -m "not postgres and not redis" $(PYTEST_ARGS)
 

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils.html import format_html
@@ -130,9 +130,17 @@ class ProjectAdmin(admin.ModelAdmin):
             raise PermissionDenied
         report = None
         form = UploadForm(request.POST or None, request.FILES or None)
-        if request.method == "POST" and form.is_valid():
-            report = images_import(project=project, sources=_upload_sources(form.cleaned_data["files"]))
-            messages.info(request, f"{project.slug}: {report.summary()}")
+        wants_json = request.headers.get("Accept") == "application/json"
+        if request.method == "POST":
+            if not form.is_valid():
+                if wants_json:
+                    return JsonResponse({"errors": form.errors.get_json_data()}, status=400)
+            else:
+                report = images_import(project=project, sources=_upload_sources(form.cleaned_data["files"]))
+                if wants_json:
+                    # The page's script sends files one request at a time to draw its progress bar.
+                    return JsonResponse({"lines": [asdict(line) for line in report.lines]})
+                messages.info(request, f"{project.slug}: {report.summary()}")
         context = {
             **self.admin_site.each_context(request),
             "title": f"Upload images to {project}",

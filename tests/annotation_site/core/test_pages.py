@@ -90,3 +90,20 @@ def test_staff_create_a_project_in_the_admin_on_the_realqa_schema_by_default(adm
     assert response.status_code == 302, response.content.decode()[:2000]
     project = Project.objects.get(slug="from-admin")
     assert len(project.schema_versions.get().definition["fields"]) == 12
+
+
+def test_the_upload_page_answers_one_file_at_a_time_in_json_for_its_progress_bar(admin_client, project):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    url = reverse("admin:projects_project_upload", args=[project.pk])
+    response = admin_client.post(
+        url, {"files": [SimpleUploadedFile("zero.jpg", b"")]}, HTTP_ACCEPT="application/json"
+    )
+    assert response.status_code == 400 and "files" in response.json()["errors"]
+
+    response = admin_client.post(
+        url, {"files": [SimpleUploadedFile("one.jpg", corpus.photo_jpeg(seed=51))]}, HTTP_ACCEPT="application/json"
+    )
+    assert response.status_code == 200
+    [line] = response.json()["lines"]
+    assert line["name"] == "one.jpg" and line["outcome"] == "imported" and line["image_id"] == project.images.get().pk

@@ -86,3 +86,21 @@ def test_without_any_server_configured_the_defaults_need_none() -> None:
         "filesystem://",
         "django.core.cache.backends.locmem.LocMemCache",
     ]
+
+
+def test_media_go_to_an_s3_compatible_store_when_a_bucket_is_configured() -> None:
+    script = (
+        "import django; django.setup()\n"
+        "from django.core.files.storage import storages\n"
+        "media = storages['default']\n"
+        "print(type(media).__name__, media.bucket_name, media.endpoint_url)\n"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "annotation_site.settings.dev",
+        "AWS_STORAGE_BUCKET_NAME": "realqa-media",
+        "AWS_S3_ENDPOINT_URL": "http://127.0.0.1:9000",
+    }
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["S3Storage", "realqa-media", "http://127.0.0.1:9000"]
