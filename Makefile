@@ -41,7 +41,7 @@ check: venv
 		ALLOWED_HOSTS=example.org $(PY) manage.py check --deploy --fail-level WARNING
 
 bench-import: venv
-	$(PY) -m benchmarks.import_speed
+	$(PY) -m benchmarks.import_speed --workdir var/bench-import
 
 clean:
 	rm -rf var/test-sqlite .pytest_cache
