@@ -14,7 +14,9 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in {"SECRET_KEY", "DJANGO_SECRET_KEY", "DJANGO_DEBUG"}}
+    # DJANGO_ALLOW_ASYNC_UNSAFE is the browser tests' own (see tests/browser/conftest.py), never a deployment's.
+    inherited = {"SECRET_KEY", "DJANGO_SECRET_KEY", "DJANGO_DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE"}
+    clean = {k: v for k, v in os.environ.items() if k not in inherited}
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=REPO, env={**clean, **env}, capture_output=True, text=True
     )
