@@ -28,6 +28,7 @@ pillow_heif.register_heif_opener()
 
 _MB = 1024 * 1024
 _TRUNCATED = "truncated image data (the file ends early)"
+_MALFORMED_EXIF = "malformed EXIF ignored"
 
 
 @dataclass(frozen=True)
@@ -219,13 +220,17 @@ def _ends_early(data: bytes, exc: BaseException) -> bool:
 
 def _open(data: bytes, limits: ImagingLimits, notes: list[str]) -> ImageFile.ImageFile:
     """Identify the file from its header alone and refuse what must never be decoded."""
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(record=True) as complaints:
+        warnings.simplefilter("always")
         # Pillow warns past a fixed global 89.5 MP; the configured limit checked below is the one that decides.
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
             im = Image.open(io.BytesIO(data))
         except Image.UnidentifiedImageError:
             raise ImageRejected(_unidentified_reason(data)) from None
+    if any("EXIF" in str(complaint.message) for complaint in complaints):
+        # JPEG parses its EXIF while opening; the warning would otherwise reach the import's output.
+        notes.append(_MALFORMED_EXIF)
     if im.format not in _EXTENSIONS:
         raise ImageRejected(f"unsupported image format {im.format} (accepted: {_ACCEPTED})")
     width, height = im.size
@@ -279,8 +284,8 @@ def _exif_orientation(im: Image.Image, notes: list[str]) -> int:
             malformed = bool(complaints) or (bool(im.info.get("exif")) and not exif)
         except Exception:  # EXIF parsing raises a zoo of errors; metadata alone never rejects a photo
             value, malformed = 1, True
-    if malformed:
-        notes.append("malformed EXIF ignored")
+    if malformed and _MALFORMED_EXIF not in notes:
+        notes.append(_MALFORMED_EXIF)
     if not isinstance(value, int) or not 1 <= value <= 8:
         notes.append(f"invalid EXIF orientation {value!r} ignored")
         return 1
