@@ -38,3 +38,29 @@ def rater(db):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def media_root() -> Path:
     return Path(settings.MEDIA_ROOT)
+
+
+def make_images(project, count: int, *, start_seed: int = 1000) -> list:  # type: ignore[no-untyped-def]
+    """Small distinct photos imported into the project, in id order."""
+    from annotation_site.images.models import Image
+    from annotation_site.images.services import images_import
+    from annotation_site.images.sources import BytesSource
+    from tests.annotation_site.images import corpus
+
+    sources = [
+        BytesSource(f"img-{start_seed + i}.jpg", corpus.photo_jpeg(seed=start_seed + i, width=96, height=72))
+        for i in range(count)
+    ]
+    report = images_import(project=project, sources=sources)
+    return list(Image.objects.filter(pk__in=[line.image_id for line in report.lines]).order_by("id"))
+
+
+def api_client_for(user):  # type: ignore[no-untyped-def]
+    """A DRF client authenticated the way scripts are: with the user's API token."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    token, _ = Token.objects.get_or_create(user=user)
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client

@@ -27,12 +27,29 @@ class Image(models.Model):
     near_duplicate_distance = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
+    # Assignment bookkeeping, kept on the row so that picking the next image is one indexed query and
+    # every change is a conditional UPDATE (see annotation_site/labeling/assignment.py).
+    is_gold = models.BooleanField(default=False, help_text="Gold images have known answers and never reach statistics.")
+    priority = models.FloatField(default=0.0, help_text="Higher first; set by the model-in-the-loop strategy.")
+    assigned_count = models.PositiveSmallIntegerField(default=0, help_text="Live leases plus submitted labels.")
+    label_count = models.PositiveSmallIntegerField(default=0, help_text="Submitted labels.")
+    wanted_count = models.PositiveSmallIntegerField(
+        default=0, help_text="Raters this image should get; 0 means the project's overlap (adaptive overlap raises it)."
+    )
+
     class Meta:
         ordering = ["project", "id"]
         constraints = [
             models.UniqueConstraint(fields=["project", "sha256"], name="image_bytes_unique_per_project"),
         ]
-        indexes = [models.Index(fields=["project", "near_duplicate_of"], name="image_project_neardup_idx")]
+        indexes = [
+            models.Index(fields=["project", "near_duplicate_of"], name="image_project_neardup_idx"),
+            models.Index(
+                fields=["project", "-priority", "assigned_count", "id"],
+                condition=models.Q(is_gold=False),
+                name="image_assignment_order_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.original_name}"
@@ -40,3 +57,21 @@ class Image(models.Model):
     @property
     def megapixels(self) -> float:
         return self.width * self.height / 1e6
+
+
+class GoldAnswer(models.Model):
+    """The known answer of a gold image, with how far a rater may be from it and still be right."""
+
+    image = models.OneToOneField(Image, on_delete=models.CASCADE, primary_key=True, related_name="gold")
+    values = models.JSONField(help_text='Field key to the expected value, e.g. {"clarity": "bad", "quality": 2.0}.')
+    tolerances = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Field key to the accepted distance: score units for scores, steps on the scale for ordinal "
+        "fields (nominal fields must match). Missing fields use 1 step or 1 score unit.",
+    )
+    feedback = models.TextField(blank=True, help_text="Shown to a rater after a qualification answer.")
+    for_qualification = models.BooleanField(default=False, help_text="Used in the qualification round.")
+
+    def __str__(self) -> str:
+        return f"gold answer of image #{self.image_id}"

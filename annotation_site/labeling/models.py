@@ -13,14 +13,31 @@ class Assignment(models.Model):
         SKIPPED = "skipped"
         EXPIRED = "expired"
 
+    class Kind(models.TextChoices):
+        REGULAR = "regular"
+        GOLD = "gold"
+        QUALIFICATION = "qualification"
+
+    class SkipReason(models.TextChoices):
+        CANNOT_JUDGE = "cannot_judge", "Cannot judge"
+        BROKEN_IMAGE = "broken_image", "Broken image"
+        INAPPROPRIATE = "inappropriate", "Inappropriate"
+
     project = models.ForeignKey("projects.Project", on_delete=models.PROTECT, related_name="assignments")
     image = models.ForeignKey("images.Image", on_delete=models.PROTECT, related_name="assignments")
     rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.LEASED)
+    kind = models.CharField(max_length=14, choices=Kind.choices, default=Kind.REGULAR)
+    schema_version = models.ForeignKey(
+        "schemas.SchemaVersion",
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The version the rater's form was built from; the label is validated against it.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     expires_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
-    skip_reason = models.CharField(max_length=40, blank=True)
+    skip_reason = models.CharField(max_length=20, choices=SkipReason.choices, blank=True)
 
     class Meta:
         constraints = [
@@ -55,6 +72,9 @@ class Annotation(models.Model):
     client_info = models.JSONField(default=dict, blank=True)
     idempotency_key = models.CharField(max_length=64, null=True, blank=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.PLATFORM)
+    gold_score = models.FloatField(
+        null=True, blank=True, help_text="On a gold image: the share of its known answers this label got right."
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
 from annotation_site.images.models import Image
+from annotation_site.schemas.models import SchemaVersion
 from annotation_site.schemas.selectors import schema_spec, schema_version_current
 from annotation_site.schemas.spec import LabelError
 
@@ -29,9 +30,10 @@ def annotation_create(
     client_info: dict | None = None,
     idempotency_key: str | None = None,
     assignment: Assignment | None = None,
+    schema_version: SchemaVersion | None = None,
     source: str = Annotation.Source.PLATFORM,
 ) -> tuple[Annotation, bool]:
-    """Validate labels against the project's current schema version and store them.
+    """Validate labels against a schema version (by default the project's current one) and store them.
 
     Returns (annotation, created). A retry with an idempotency key already stored returns the stored
     annotation and writes nothing. Raises LabelError (a message per field) for invalid labels and
@@ -41,7 +43,7 @@ def annotation_create(
         if existing is not None:
             return _replayed(existing, image)
 
-    version = schema_version_current(project=image.project)
+    version = schema_version or schema_version_current(project=image.project)
     cleaned = schema_spec(schema_version=version).clean_labels(labels)
     if seconds_spent is not None and not (
         isinstance(seconds_spent, (int, float))

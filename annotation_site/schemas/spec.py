@@ -272,6 +272,13 @@ class FieldSpec:
 
     # ----------------------------------------------------------- value cleaning
 
+    def clean_value(self, value: object) -> object:
+        """One answer of this field cleaned as ``clean_labels`` would; ValueError naming the problem otherwise."""
+        cleaned, problem = self._clean_value(value)
+        if problem is not None:
+            raise ValueError(f"{self.key}: {problem}")
+        return cleaned
+
     def _clean_value(self, value: object) -> tuple[object, str | None]:
         """Check one non-null value; return (cleaned value, None) or (None, error message).
 

@@ -1,0 +1,365 @@
+"""The assignment engine: which image a rater labels next, and what a submit or skip changes.
+
+Safe under concurrency on PostgreSQL: the next image is picked with SELECT ... FOR UPDATE SKIP LOCKED
+and every counter moves by a conditional UPDATE, so no image gets more raters than it wants and two
+raters never wait on each other. On SQLite every write transaction is IMMEDIATE (see settings), which
+serialises the same code paths."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Collection
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+
+from annotation_site.images.models import GoldAnswer, Image
+from annotation_site.projects.models import Project
+from annotation_site.raters.models import Membership
+from annotation_site.schemas.selectors import schema_spec, schema_version_current
+
+from .gold import gold_check
+from .models import Annotation, Assignment
+from .services import annotation_create
+
+# The assignment on screen and the one whose photo the page prefetches.
+LEASES_PER_RATER = 2
+Z95 = 1.959963984540054
+
+
+class AssignmentError(Exception):
+    """A submit or skip that cannot go ahead; the message says why."""
+
+
+class AssignmentNotFound(AssignmentError):
+    """No such assignment for this rater (another rater's id looks the same as a missing one)."""
+
+
+class AssignmentClosed(AssignmentError):
+    """The assignment was already submitted, skipped, or its lease ran out and the image filled up."""
+
+
+class ProjectClosed(AssignmentError):
+    """The rater may not label in this project (inactive, not a member, failed or excluded)."""
+
+
+@dataclass(frozen=True)
+class NoAssignment:
+    """Nothing to label right now, and why: done, daily_cap or lease_limit."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    annotation: Annotation
+    created: bool
+    feedback: dict | None
+    next: Assignment | NoAssignment
+
+
+def membership_ensure(*, project: Project, rater: AbstractBaseUser) -> Membership:
+    """The rater's membership, joining an open project on first use. A project without qualification
+    gold images (or with qualification_size 0) lets raters start at once."""
+    membership = Membership.objects.filter(project=project, rater=rater).first()
+    if membership is not None:
+        return membership
+    if not project.open_to_all_raters or not project.is_active:
+        raise ProjectClosed(f"project {project.slug!r} is not open to you")
+    needs_qualification = (
+        project.qualification_size > 0
+        and GoldAnswer.objects.filter(image__project=project, for_qualification=True).exists()
+    )
+    status = Membership.Status.QUALIFYING if needs_qualification else Membership.Status.ACTIVE
+    membership, _ = Membership.objects.get_or_create(
+        project=project,
+        rater=rater,
+        defaults={"status": status, "qualified_at": None if needs_qualification else timezone.now()},
+    )
+    return membership
+
+
+def _start_of_day(now: datetime) -> datetime:
+    local = timezone.localtime(now)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def leases_expire(*, project: Project, now: datetime | None = None) -> int:
+    """Return abandoned images to the pool. Cheap when nothing expired (one indexed EXISTS)."""
+    now = now or timezone.now()
+    expired = Assignment.objects.filter(project=project, status=Assignment.Status.LEASED, expires_at__lte=now)
+    if not expired.exists():
+        return 0
+    with transaction.atomic():
+        rows = list(expired.select_for_update(skip_locked=True).values_list("id", "image_id", "kind"))
+        if not rows:
+            return 0
+        Assignment.objects.filter(id__in=[row[0] for row in rows]).update(status=Assignment.Status.EXPIRED)
+        for _, image_id, kind in rows:
+            if kind == Assignment.Kind.REGULAR:
+                Image.objects.filter(pk=image_id, assigned_count__gt=0).update(assigned_count=F("assigned_count") - 1)
+    return len(rows)
+
+
+def _lease(project: Project, rater: AbstractBaseUser, image_id: int, kind: str, now: datetime) -> Assignment:
+    return Assignment.objects.create(
+        project=project,
+        image_id=image_id,
+        rater=rater,
+        kind=kind,
+        schema_version=schema_version_current(project=project),
+        created_at=now,
+        expires_at=now + timedelta(minutes=project.lease_minutes),
+    )
+
+
+def _seen_by(rater: AbstractBaseUser) -> Exists:
+    return Exists(Assignment.objects.filter(image=OuterRef("pk"), rater=rater))
+
+
+def _has_room(project: Project) -> Q:
+    # wanted_count stays 0 until adaptive overlap asks for more raters than the project's overlap.
+    return Q(assigned_count__lt=project.overlap) | Q(assigned_count__lt=F("wanted_count"))
+
+
+def _lease_regular(project: Project, rater: AbstractBaseUser, now: datetime) -> Assignment | None:
+    with transaction.atomic():
+        image_id = (
+            Image.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(project=project, is_gold=False)
+            .filter(_has_room(project))
+            .filter(~_seen_by(rater))
+            .order_by("-priority", "assigned_count", "id")
+            .values_list("id", flat=True)
+            .first()
+        )
+        if image_id is None:
+            return None
+        Image.objects.filter(pk=image_id).update(assigned_count=F("assigned_count") + 1)
+        return _lease(project, rater, image_id, Assignment.Kind.REGULAR, now)
+
+
+def _lease_gold(project: Project, rater: AbstractBaseUser, now: datetime, *, qualification: bool) -> Assignment | None:
+    # Gold images take any number of raters, so no counter and no lock: a random unseen one.
+    candidates = GoldAnswer.objects.filter(image__project=project, for_qualification=qualification).filter(
+        ~Exists(Assignment.objects.filter(image=OuterRef("image"), rater=rater))
+    )
+    ordered = candidates.order_by("image_id") if qualification else candidates.order_by("?")
+    image_id = ordered.values_list("image_id", flat=True).first()
+    if image_id is None:
+        return None
+    kind = Assignment.Kind.QUALIFICATION if qualification else Assignment.Kind.GOLD
+    return _lease(project, rater, image_id, kind, now)
+
+
+def assignment_next(
+    *, project: Project, rater: AbstractBaseUser, exclude: Collection[int] = (), rng: random.Random | None = None
+) -> Assignment | NoAssignment:
+    """The rater's next assignment: a live lease they already hold (oldest first, except those in
+    `exclude`, which the page has on screen), else a new lease. Raises ProjectClosed when the rater may
+    not label here."""
+    membership = membership_ensure(project=project, rater=rater)
+    if membership.status in (Membership.Status.FAILED, Membership.Status.EXCLUDED) or not project.is_active:
+        raise ProjectClosed(
+            "you did not pass the qualification round of this project"
+            if membership.status == Membership.Status.FAILED
+            else f"project {project.slug!r} is closed to you"
+        )
+    now = timezone.now()
+    leases_expire(project=project, now=now)
+    live = Assignment.objects.filter(rater=rater, project=project, status=Assignment.Status.LEASED, expires_at__gt=now)
+    held = live.exclude(id__in=list(exclude)).order_by("created_at", "id").first()
+    if held is not None:
+        return held
+    if live.count() >= LEASES_PER_RATER:
+        return NoAssignment("lease_limit")
+
+    if membership.status == Membership.Status.QUALIFYING:
+        assignment = _lease_gold(project, rater, now, qualification=True)
+        if assignment is not None:
+            return assignment
+        if live.exists():
+            return NoAssignment("lease_limit")  # the last qualification answer is still on screen
+        # Fewer qualification images than the round asks for: judge on what there was.
+        _qualification_close(membership)
+        if membership.status == Membership.Status.FAILED:
+            raise ProjectClosed("you did not pass the qualification round of this project")
+
+    if project.daily_cap is not None:
+        today = Annotation.objects.filter(rater=rater, project=project, created_at__gte=_start_of_day(now)).count()
+        if today >= project.daily_cap:
+            return NoAssignment("daily_cap")
+    if project.gold_rate > 0 and (rng or random).random() < project.gold_rate:
+        assignment = _lease_gold(project, rater, now, qualification=False)
+        if assignment is not None:
+            return assignment
+    return _lease_regular(project, rater, now) or NoAssignment("done")
+
+
+def _qualification_close(membership: Membership) -> None:
+    if membership.qualification_answered == 0:
+        membership.status = Membership.Status.ACTIVE
+    else:
+        share = membership.qualification_score / membership.qualification_answered
+        membership.status = (
+            Membership.Status.ACTIVE
+            if share >= membership.project.qualification_pass_share
+            else Membership.Status.FAILED
+        )
+    membership.qualified_at = timezone.now()
+    membership.save(update_fields=["status", "qualified_at"])
+
+
+def _qualification_record(membership: Membership, score: float) -> None:
+    Membership.objects.filter(pk=membership.pk).update(
+        qualification_answered=F("qualification_answered") + 1, qualification_score=F("qualification_score") + score
+    )
+    membership.refresh_from_db()
+    if membership.qualification_answered >= membership.project.qualification_size:
+        _qualification_close(membership)
+
+
+def _overall_half_width(image: Image, spec_fields: list[str]) -> float:
+    """Widest 95% CI half-width (normal approximation, 1.96·s/√n as in BT.500 and sureal) over the
+    overall score fields, from the labels of raters who are not excluded."""
+    excluded = Membership.objects.filter(project_id=image.project_id, status=Membership.Status.EXCLUDED).values("rater_id")
+    rows = Annotation.objects.filter(image=image).exclude(rater_id__in=excluded).values_list("values", flat=True)
+    widest = 0.0
+    for key in spec_fields:
+        values = [float(row[key]) for row in rows if row.get(key) is not None]
+        if len(values) < 2:
+            return math.inf
+        mean = sum(values) / len(values)
+        sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+        widest = max(widest, Z95 * sd / math.sqrt(len(values)))
+    return widest
+
+
+def _adapt_overlap(assignment: Assignment) -> None:
+    """Adaptive overlap: once an image has its base overlap, it asks for one more rater at a time
+    while its overall scores are still uncertain, up to the project's cap."""
+    project = assignment.project
+    image = Image.objects.get(pk=assignment.image_id)
+    if project.max_overlap <= project.overlap or image.label_count < project.overlap:
+        return
+    spec = schema_spec(schema_version=assignment.schema_version)
+    overall = [f.key for f in spec.fields if f.level == "overall" and f.is_score]
+    if not overall:
+        return
+    uncertain = _overall_half_width(image, overall) > project.target_ci_half_width
+    wanted = min(image.label_count + 1, project.max_overlap) if uncertain else image.label_count
+    Image.objects.filter(pk=image.pk).update(wanted_count=wanted)
+
+
+def assignment_submit(
+    *,
+    assignment_id: int,
+    rater: AbstractBaseUser,
+    labels: object,
+    idempotency_key: str | None = None,
+    seconds_spent: float | None = None,
+    client_info: dict | None = None,
+) -> SubmitResult:
+    """Store the rater's labels for an assignment and hand out the next one.
+
+    A retry with an idempotency key already stored changes nothing and answers as the first call did.
+    Raises AssignmentNotFound, AssignmentClosed, LabelError (a message per field) or AnnotationConflict."""
+    if idempotency_key:
+        stored = Annotation.objects.filter(rater=rater, idempotency_key=idempotency_key).select_related("assignment").first()
+        if stored is not None:
+            if stored.assignment_id != assignment_id:
+                raise AssignmentClosed(f"idempotency key already used for assignment #{stored.assignment_id}")
+            project = stored.assignment.project
+            return SubmitResult(stored, False, None, assignment_next(project=project, rater=rater))
+
+    now = timezone.now()
+    feedback = None
+    with transaction.atomic():
+        try:
+            assignment = (
+                Assignment.objects.select_for_update(of=("self",))
+                .select_related("project", "image", "schema_version")
+                .get(pk=assignment_id, rater=rater)
+            )
+        except Assignment.DoesNotExist:
+            raise AssignmentNotFound(f"no assignment #{assignment_id} of yours") from None
+        project = assignment.project
+        if assignment.status in (Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED):
+            raise AssignmentClosed(f"assignment #{assignment_id} was already {assignment.status}")
+        if assignment.status == Assignment.Status.EXPIRED and assignment.kind == Assignment.Kind.REGULAR:
+            # A late answer is still welcome while the image has room for it.
+            reclaimed = (
+                Image.objects.filter(pk=assignment.image_id)
+                .filter(_has_room(project))
+                .update(assigned_count=F("assigned_count") + 1)
+            )
+            if not reclaimed:
+                raise AssignmentClosed(f"the lease of assignment #{assignment_id} ran out and the image is full")
+
+        annotation, created = annotation_create(
+            image=assignment.image,
+            rater=rater,
+            labels=labels,
+            seconds_spent=seconds_spent,
+            client_info=client_info,
+            idempotency_key=idempotency_key,
+            assignment=assignment,
+            schema_version=assignment.schema_version,
+        )
+        assignment.status = Assignment.Status.SUBMITTED
+        assignment.finished_at = now
+        assignment.save(update_fields=["status", "finished_at"])
+
+        if assignment.kind == Assignment.Kind.REGULAR:
+            Image.objects.filter(pk=assignment.image_id).update(label_count=F("label_count") + 1)
+            _adapt_overlap(assignment)
+        else:
+            gold = GoldAnswer.objects.get(image_id=assignment.image_id)
+            check = gold_check(
+                schema_spec(schema_version=assignment.schema_version),
+                expected=gold.values,
+                tolerances=gold.tolerances,
+                given=annotation.values,
+            )
+            annotation.gold_score = check.score
+            annotation.save(update_fields=["gold_score"])
+            if assignment.kind == Assignment.Kind.QUALIFICATION:
+                membership = Membership.objects.select_related("project").get(project=project, rater=rater)
+                _qualification_record(membership, check.score)
+                feedback = {
+                    "score": check.score,
+                    "correct": check.correct,
+                    "expected": check.expected,
+                    "message": gold.feedback,
+                    "status": membership.status,
+                }
+    if feedback and feedback["status"] == Membership.Status.FAILED:
+        return SubmitResult(annotation, created, feedback, NoAssignment("failed_qualification"))
+    return SubmitResult(annotation, created, feedback, assignment_next(project=project, rater=rater))
+
+
+def assignment_skip(*, assignment_id: int, rater: AbstractBaseUser, reason: str) -> Assignment | NoAssignment:
+    """Give an image back with a reason; the rater never gets it again, and it returns to the pool."""
+    if reason not in Assignment.SkipReason.values:
+        raise AssignmentError(f"reason must be one of {', '.join(Assignment.SkipReason.values)}")
+    with transaction.atomic():
+        try:
+            assignment = (
+                Assignment.objects.select_for_update(of=("self",)).select_related("project").get(pk=assignment_id, rater=rater)
+            )
+        except Assignment.DoesNotExist:
+            raise AssignmentNotFound(f"no assignment #{assignment_id} of yours") from None
+        if assignment.status != Assignment.Status.LEASED:
+            raise AssignmentClosed(f"assignment #{assignment_id} was already {assignment.status}")
+        assignment.status = Assignment.Status.SKIPPED
+        assignment.skip_reason = reason
+        assignment.finished_at = timezone.now()
+        assignment.save(update_fields=["status", "skip_reason", "finished_at"])
+        if assignment.kind == Assignment.Kind.REGULAR:
+            Image.objects.filter(pk=assignment.image_id, assigned_count__gt=0).update(assigned_count=F("assigned_count") - 1)
+    return assignment_next(project=assignment.project, rater=rater)

@@ -1,0 +1,47 @@
+"""Reads for labeling: what a rater's client is shown."""
+
+from __future__ import annotations
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Avg
+from django.utils import timezone
+
+from annotation_site.predictions.models import Prediction
+
+from .models import Annotation, Assignment
+
+
+def assignment_payload(assignment: Assignment) -> dict:
+    """An assignment as a rater's client sees it. Gold images look like any other; the model's guess
+    appears only when the project turned pre-annotation on."""
+    image = assignment.image
+    payload = {
+        "id": assignment.pk,
+        "phase": "qualification" if assignment.kind == Assignment.Kind.QUALIFICATION else "labeling",
+        "expires_at": assignment.expires_at.isoformat(),
+        "schema_version": assignment.schema_version.version,
+        "image": {
+            "id": image.pk,
+            "url": image.display.url,
+            "thumbnail_url": image.thumbnail.url,
+            "width": image.width,
+            "height": image.height,
+        },
+    }
+    if assignment.project.pre_annotation:
+        prediction = Prediction.objects.filter(image=image).order_by("-created_at").first()
+        if prediction is not None:
+            payload["prediction"] = {"model_version": prediction.model_version, "values": prediction.values}
+    return payload
+
+
+def rater_progress(*, project_id: int, rater: AbstractBaseUser) -> dict:
+    """The rater's own figures: labels in total and today, and gold accuracy."""
+    mine = Annotation.objects.filter(project_id=project_id, rater=rater)
+    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    gold = mine.filter(gold_score__isnull=False).aggregate(accuracy=Avg("gold_score"))["accuracy"]
+    return {
+        "labels": mine.filter(gold_score__isnull=True).count(),
+        "labels_today": mine.filter(created_at__gte=start).count(),
+        "gold_accuracy": gold,
+    }
