@@ -107,6 +107,8 @@ def parse_score(text: str) -> float:
     * plain, ``The quality score of this image is 3.47.``: the word after the last
       ``score of this image is`` (case-insensitive), with trailing sentence punctuation removed.
 
+    Pass the answer only: a question starts with ``<image>``, which would count as a bracket pair.
+
     The score must be written as digits with an optional decimal part (``6``, ``6.5``,
     ``6.59``); exponents, ``nan``, ``inf`` and thousands separators are rejected. It must lie in
     [0, 10]; ``10.00`` is accepted (a model may write it although :func:`format_score` never

@@ -12,23 +12,21 @@ The schema is the plain dict of the platform's schema JSON (``fixtures/realqa_sc
 This module only reads the dict; it does not import the platform (``annotation_site``) and
 does no more validation than it needs to produce correct text.
 
-Wording, with the fixture's fields as examples (labels are lower-cased at the first letter in
-sentences unless they start with an acronym, and title-cased in chain-of-thought headers):
+Wording per kind, with the fixture's fields as examples (labels are lower-cased at the first
+letter in sentences unless they start with an acronym, and title-cased in chain-of-thought
+headers). :func:`field_question` / :func:`answer_text`:
 
-=============  =====================================================================  ==========================================
-kind           ``field_question``                                                     ``answer_text``
-=============  =====================================================================  ==========================================
-ordinal        ``<image>How would you rate the image clarity of this image? Answer    ``The image clarity of this image is
-               with one of: bad, poor, fair, good, excellent.``                       good.``
-nominal        ``<image>How would you describe the subject clutter of this image?     ``The subject clutter of this image is
-               Answer with one of: uncluttered, cluttered.``                          uncluttered.``
-integer        ``<image>What is the composition score of this image? Answer with a    ``The composition score of this image
-               score from 1 to 10.``                                                  is 7.``
-continuous     ``<image>What is the overall quality score of this image? Answer with  ``The overall quality score of this image
-               a score from 1 to 10 with two decimals.``                              is 6.59.`` (RealQA form, ``format_score``)
-text           ``<image>Describe the subject and background of this image in a few   the text itself, ending with a period
-               words.``
-=============  =====================================================================  ==========================================
+* ordinal: ``<image>How would you rate the image clarity of this image? Answer with one of:
+  bad, poor, fair, good, excellent.`` / ``The image clarity of this image is good.``
+* nominal: ``<image>How would you describe the subject clutter of this image? Answer with one
+  of: uncluttered, cluttered.`` / ``The subject clutter of this image is uncluttered.``
+* integer: ``<image>What is the composition score of this image? Answer with a score from 1
+  to 10.`` / ``The composition score of this image is 7.``
+* continuous: ``<image>What is the overall quality score of this image? Answer with a score
+  from 1 to 10 with two decimals.`` / ``The overall quality score of this image is 6.59.``
+  (RealQA's form, written by ``format_score``)
+* text: ``<image>Describe the subject and background of this image in a few words.`` / the
+  text itself, ending with a period.
 
 Choices are offered and answered by their labels, not their stored values ("partially
 complete (slightly cut off or slightly obscured)", as in the RealQA dataset figure), and
@@ -160,6 +158,8 @@ def answer_text(field: Mapping[str, Any], value: Any, reason: str | None = None)
         if not value:
             raise ValueError(f"{field['key']}: the text is blank")
         sentence = _as_sentence(value)
+    if reason is not None and not isinstance(reason, str):
+        raise ValueError(f"{field['key']}: the reason must be text, not {type(reason).__name__}")
     if reason is not None and _one_line(reason):
         if kind == "text":
             raise ValueError(f"{field['key']}: a text field takes no reason")
@@ -208,8 +208,8 @@ def cot_answer(
       "partially complete (slightly cut off or slightly obscured)"); integer fields the number;
       continuous fields ``format_score`` (two decimals); text fields the text.
     * Reasons and text values are put on one line (whitespace runs collapsed to one space) and
-      lose trailing periods, so an item never ends in "., ". :func:`parse_cot_answer` returns
-      them in that normalised form.
+      lose trailing periods, commas and semicolons, so an item never ends in "., ".
+      :func:`parse_cot_answer` returns them in that normalised form.
     * The final field (``final_key``, an integer or continuous field) is not an item: its
       score ``final_value`` closes the answer as ``The final score is <6.59>.``, written by
       ``format_score`` (so 10 is written 9.99). ``values[final_key]`` and
@@ -239,12 +239,15 @@ def cot_answer(
         raise ValueError(f"final_key {final_key!r} is not a field of the schema")
     final_field = by_key[final_key]
     if final_field["kind"] not in _SCORE_KINDS:
-        raise ValueError(f"final_key {final_key!r} is a {final_field['kind']} field, not an integer or continuous score")
+        raise ValueError(
+            f"final_key {final_key!r} is {_article(final_field['kind'])} {final_field['kind']} field, "
+            "not an integer or continuous score"
+        )
     final_value = _check_number(final_field, final_value, where=f"final_value for {final_key}", whole=False)
     final_text = format_score(final_value)
 
     headers = _headers(fields)
-    item_re = _item_regex(headers, leading=False)
+    item_re = _item_regex(headers, before=_BEFORE_ITEM_IN_TEXT)
     sections: list[list[str]] = []
     for level in COT_LEVEL_ORDER:
         items: list[str] = []
@@ -325,11 +328,12 @@ def parse_cot_answer(schema: Mapping[str, Any], text: str) -> ParsedCot:
     headers = _headers(fields)
     rank = {key: index for index, key in enumerate(_cot_order(fields))}
     by_key = {field["key"]: field for field in fields}
-    matches = list(_item_regex(headers, leading=True).finditer(body))
-    if body and not matches:
-        raise ValueError(f"no numbered items before the final score: {_short(body)}")
-    if matches and matches[0].start() != 0:
-        raise ValueError(f"unexpected text before the first item: {_short(body[: matches[0].start()])}")
+    matches = list(_item_regex(headers, before=_BEFORE_ITEM).finditer(body))
+    if body and (not matches or matches[0].start() != 0):
+        first = _item_regex(headers, before=_BEFORE_ANYWHERE).search(body)
+        if first is None:
+            raise ValueError(f"no numbered items before the final score: {_short(body)}")
+        raise ValueError(f"unexpected text before the first item: {_short(body[: first.start()].rstrip(', '))}")
 
     values: dict[str, Any] = {}
     reasons: dict[str, str] = {}
@@ -341,7 +345,7 @@ def parse_cot_answer(schema: Mapping[str, Any], text: str) -> ParsedCot:
         label = f"{section}.{item} {match.group('header')}"
         key, is_reason = headers[match.group("header").casefold()]
         field = by_key[key]
-        raw = _cot_text(body[match.end() : end].rstrip(",; \t\r\n"))
+        raw = _cot_text(body[match.end() : end])
 
         if pending_reason is not None and (is_reason or key != pending_reason):
             raise ValueError(f"{label}: expected the value of {pending_reason} right after its reason")
@@ -353,7 +357,10 @@ def parse_cot_answer(schema: Mapping[str, Any], text: str) -> ParsedCot:
         else:
             expected = (previous[0] + 1, 1)
         if previous is not None and position <= previous[3]:
-            raise ValueError(f"{label}: out of order or repeated (the template order is high, middle, low, overall levels, schema order within a level)")
+            raise ValueError(
+                f"{label}: out of order or repeated (the template goes through the high, middle, low "
+                "and overall levels in turn, in schema order within a level)"
+            )
         if (section, item) != expected:
             raise ValueError(f"{label}: expected item number {expected[0]}.{expected[1]}")
         if not raw:
@@ -406,7 +413,7 @@ def _check_field(field: Mapping[str, Any]) -> Mapping[str, Any]:
         if not isinstance(choices, Sequence) or not choices:
             raise ValueError(f"{key}: a {kind} field needs choices")
         for choice in choices:
-            if not (isinstance(choice, Mapping) and isinstance(choice.get("value"), str) and isinstance(choice.get("label"), str)):
+            if not isinstance(choice, Mapping) or not all(isinstance(choice.get(n), str) for n in ("value", "label")):
                 raise ValueError(f"{key}: every choice needs a string value and label, got {choice!r}")
     if kind in _SCORE_KINDS:
         for bound in ("min", "max"):
@@ -457,6 +464,10 @@ def _check_number(field: Mapping[str, Any], value: Any, *, where: str, whole: bo
 # --------------------------------------------------------------------------- wording helpers
 
 
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 def _lower_first(label: str) -> str:
     """'Image clarity' -> 'image clarity'; acronyms stay ('JPEG artefacts'). Whitespace collapsed."""
     label = _one_line(label)
@@ -505,21 +516,28 @@ def _headers(fields: Sequence[Mapping[str, Any]]) -> dict[str, tuple[str, bool]]
     return found
 
 
-def _item_regex(headers: Mapping[str, tuple[str, bool]], *, leading: bool) -> re.Pattern[str]:
-    """An item header "N.M <Header>:". ``leading``: may also start the text or a line (parser);
-    otherwise only after ", " (the look-alike check inside free text)."""
+def _item_regex(headers: Mapping[str, tuple[str, bool]], *, before: str) -> re.Pattern[str]:
+    """An item header "N.M <Header>:" preceded by ``before`` (one of the ``_BEFORE_*`` patterns)."""
     alternatives = "|".join(re.escape(header) for header in sorted(headers, key=len, reverse=True))
-    before = r"(?:^|,\s+|\s*\n\s*)" if leading else r",\s+"
     return re.compile(
         before + r"(?P<section>[0-9]+)\.(?P<item>[0-9]+)\s+(?P<header>" + alternatives + r")\s*:\s*",
         re.IGNORECASE,
     )
 
 
+# Where an item may start: the parser takes the start of the text, ", " or a line break; inside
+# free text only ", " matters (line breaks are collapsed); to report text before the first item,
+# anywhere a number can start.
+_BEFORE_ITEM = r"(?:^|,\s+|\s*\n\s*)"
+_BEFORE_ITEM_IN_TEXT = r",\s+"
+_BEFORE_ANYWHERE = r"(?<![0-9.])"
+
+
 def _reject_item_lookalike(item_re: re.Pattern[str], text: str, where: str) -> None:
     match = item_re.search(text)
     if match:
-        raise ValueError(f"{where} contains {match.group(0).strip()!r}, which would read as an item of the template")
+        found = match.group(0).lstrip(", ").rstrip()
+        raise ValueError(f"{where} contains {found!r}, which would read as an item of the template")
 
 
 def _cot_order(fields: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -573,8 +591,9 @@ def _one_line(text: str) -> str:
 
 
 def _cot_text(text: str) -> str:
-    """One line, no trailing periods: how reasons and text values stand in the template."""
-    return _one_line(text).rstrip(".").rstrip()
+    """How reasons and text values stand in the template: one line, without trailing periods,
+    commas or semicolons (which would run into the ", " before the next item). Idempotent."""
+    return _one_line(text).rstrip(".,; ")
 
 
 def _as_sentence(text: str) -> str:

@@ -73,6 +73,38 @@ class SkipSerializer(StrictSerializer):
     reason = serializers.ChoiceField(choices=Assignment.SkipReason.choices)
 
 
+class ImageOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.CharField()
+    thumbnail_url = serializers.CharField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+
+
+class AssignmentOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    phase = serializers.ChoiceField(choices=["qualification", "labeling"])
+    expires_at = serializers.DateTimeField()
+    schema_version = serializers.IntegerField()
+    image = ImageOut()
+    prediction = serializers.DictField(required=False, help_text="Only when the project shows the model's guess.")
+
+
+class SubmitOut(serializers.Serializer):
+    annotation = serializers.DictField(help_text='{"id": ..., "replayed": false}')
+    next = AssignmentOut(allow_null=True)
+    next_reason = serializers.CharField(required=False, help_text="Why `next` is null: done, daily_cap, ...")
+    feedback = serializers.DictField(required=False, help_text="After a qualification answer only.")
+
+
+class SchemaOut(serializers.Serializer):
+    version = serializers.IntegerField()
+    schema = serializers.DictField()
+
+
+_NOTHING_LEFT = OpenApiResponse(description="Nothing to label now; the X-RealQA-Reason header says why")
+
+
 def _parse(serializer_class: type[serializers.Serializer], request: Request) -> dict:
     data = request.data if request.data is not None else {}
     if not isinstance(data, dict):
@@ -107,7 +139,7 @@ def _api_error(exc: Exception) -> APIException:
 class NextAssignmentView(APIView):
     @extend_schema(
         request=NextSerializer,
-        responses={200: OpenApiResponse(description="The assignment"), 204: OpenApiResponse(description="Nothing left")},
+        responses={200: AssignmentOut, 204: _NOTHING_LEFT},
         summary="The rater's next assignment",
     )
     def post(self, request: Request, slug: str) -> Response:
@@ -124,7 +156,7 @@ class NextAssignmentView(APIView):
 class SubmitView(APIView):
     @extend_schema(
         request=SubmitSerializer,
-        responses={201: OpenApiResponse(description="Stored; the next assignment is in `next`")},
+        responses={201: SubmitOut, 200: SubmitOut},
         summary="Submit labels and get the next assignment",
     )
     def post(self, request: Request, assignment_id: int) -> Response:
@@ -152,7 +184,11 @@ class SubmitView(APIView):
 
 
 class SkipView(APIView):
-    @extend_schema(request=SkipSerializer, summary="Give an image back with a reason and get the next assignment")
+    @extend_schema(
+        request=SkipSerializer,
+        responses={200: AssignmentOut, 204: _NOTHING_LEFT},
+        summary="Give an image back with a reason and get the next assignment",
+    )
     def post(self, request: Request, assignment_id: int) -> Response:
         reason = _parse(SkipSerializer, request)["reason"]
         try:
@@ -162,7 +198,7 @@ class SkipView(APIView):
 
 
 class ProjectSchemaView(APIView):
-    @extend_schema(summary="The project's current annotation schema")
+    @extend_schema(responses=SchemaOut, summary="The project's current annotation schema")
     def get(self, request: Request, slug: str) -> Response:
         version = schema_version_current(project=_project(slug))
         return Response({"version": version.version, "schema": version.definition})
