@@ -6,6 +6,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from annotation_site.core import views as core_views
+from annotation_site.labeling import views as labeling_views
 
 admin.site.site_header = "RealQA annotation platform"
 admin.site.site_title = "RealQA admin"
@@ -13,6 +14,7 @@ admin.site.site_title = "RealQA admin"
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
+    path("projects/<slug:slug>/label/", labeling_views.label_page, name="label"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

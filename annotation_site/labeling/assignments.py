@@ -95,7 +95,7 @@ def leases_expire(*, project: Project, now: datetime | None = None) -> int:
     expired = Assignment.objects.filter(project=project, status=Assignment.Status.LEASED, expires_at__lte=now)
     if not expired.exists():
         return 0
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         rows = list(expired.select_for_update(skip_locked=True).values_list("id", "image_id", "kind"))
         if not rows:
             return 0
@@ -106,13 +106,13 @@ def leases_expire(*, project: Project, now: datetime | None = None) -> int:
     return len(rows)
 
 
-def _lease(project: Project, rater: AbstractBaseUser, image_id: int, kind: str, now: datetime) -> Assignment:
+def _lease(project: Project, rater: AbstractBaseUser, image: Image, kind: str, now: datetime) -> Assignment:
     return Assignment.objects.create(
         project=project,
-        image_id=image_id,
+        image=image,
         rater=rater,
         kind=kind,
-        schema_version=schema_version_current(project=project),
+        schema_version=schema_version_current(project=project, with_definition=False),
         created_at=now,
         expires_at=now + timedelta(minutes=project.lease_minutes),
     )
@@ -128,20 +128,20 @@ def _has_room(project: Project) -> Q:
 
 
 def _lease_regular(project: Project, rater: AbstractBaseUser, now: datetime) -> Assignment | None:
-    with transaction.atomic():
-        image_id = (
+    # savepoint=False: inside a submit a failure here fails the whole request, which the client retries.
+    with transaction.atomic(savepoint=False):
+        image = (
             Image.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(project=project, is_gold=False)
             .filter(_has_room(project))
             .filter(~_seen_by(rater))
             .order_by("-priority", "assigned_count", "id")
-            .values_list("id", flat=True)
             .first()
         )
-        if image_id is None:
+        if image is None:
             return None
-        Image.objects.filter(pk=image_id).update(assigned_count=F("assigned_count") + 1)
-        return _lease(project, rater, image_id, Assignment.Kind.REGULAR, now)
+        Image.objects.filter(pk=image.pk).update(assigned_count=F("assigned_count") + 1)
+        return _lease(project, rater, image, Assignment.Kind.REGULAR, now)
 
 
 def _lease_gold(project: Project, rater: AbstractBaseUser, now: datetime, *, qualification: bool) -> Assignment | None:
@@ -150,11 +150,11 @@ def _lease_gold(project: Project, rater: AbstractBaseUser, now: datetime, *, qua
         ~Exists(Assignment.objects.filter(image=OuterRef("image"), rater=rater))
     )
     ordered = candidates.order_by("image_id") if qualification else candidates.order_by("?")
-    image_id = ordered.values_list("image_id", flat=True).first()
-    if image_id is None:
+    gold = ordered.select_related("image").first()
+    if gold is None:
         return None
     kind = Assignment.Kind.QUALIFICATION if qualification else Assignment.Kind.GOLD
-    return _lease(project, rater, image_id, kind, now)
+    return _lease(project, rater, gold.image, kind, now)
 
 
 def assignment_next(
@@ -171,19 +171,24 @@ def assignment_next(
             else f"project {project.slug!r} is closed to you"
         )
     now = timezone.now()
-    leases_expire(project=project, now=now)
-    live = Assignment.objects.filter(rater=rater, project=project, status=Assignment.Status.LEASED, expires_at__gt=now)
-    held = live.exclude(id__in=list(exclude)).order_by("created_at", "id").first()
+    # At most LEASES_PER_RATER rows: one query answers both "is one held?" and "may one more be leased?".
+    live = list(
+        Assignment.objects.filter(rater=rater, project=project, status=Assignment.Status.LEASED, expires_at__gt=now)
+        .select_related("image", "schema_version")
+        .defer("schema_version__definition")
+        .order_by("created_at", "id")
+    )
+    held = next((assignment for assignment in live if assignment.pk not in exclude), None)
     if held is not None:
         return held
-    if live.count() >= LEASES_PER_RATER:
+    if len(live) >= LEASES_PER_RATER:
         return NoAssignment("lease_limit")
 
     if membership.status == Membership.Status.QUALIFYING:
         assignment = _lease_gold(project, rater, now, qualification=True)
         if assignment is not None:
             return assignment
-        if live.exists():
+        if live:
             return NoAssignment("lease_limit")  # the last qualification answer is still on screen
         # Fewer qualification images than the round asks for: judge on what there was.
         _qualification_close(membership)
@@ -198,7 +203,12 @@ def assignment_next(
         assignment = _lease_gold(project, rater, now, qualification=False)
         if assignment is not None:
             return assignment
-    return _lease_regular(project, rater, now) or NoAssignment("done")
+    assignment = _lease_regular(project, rater, now)
+    # Abandoned leases are only looked for when the pool seems empty: until then an expired lease merely
+    # keeps its image a little behind the others, and the hot path saves a query.
+    if assignment is None and leases_expire(project=project, now=now):
+        assignment = _lease_regular(project, rater, now)
+    return assignment or NoAssignment("done")
 
 
 def _qualification_close(membership: Membership) -> None:
@@ -244,8 +254,10 @@ def _adapt_overlap(assignment: Assignment) -> None:
     """Adaptive overlap: once an image has its base overlap, it asks for one more rater at a time
     while its overall scores are still uncertain, up to the project's cap."""
     project = assignment.project
+    if project.max_overlap <= project.overlap:
+        return
     image = Image.objects.get(pk=assignment.image_id)
-    if project.max_overlap <= project.overlap or image.label_count < project.overlap:
+    if image.label_count < project.overlap:
         return
     spec = schema_spec(schema_version=assignment.schema_version)
     overall = [f.key for f in spec.fields if f.level == "overall" and f.is_score]
@@ -284,6 +296,7 @@ def assignment_submit(
             assignment = (
                 Assignment.objects.select_for_update(of=("self",))
                 .select_related("project", "image", "schema_version")
+                .defer("schema_version__definition")
                 .get(pk=assignment_id, rater=rater)
             )
         except Assignment.DoesNotExist:
@@ -310,6 +323,7 @@ def assignment_submit(
             idempotency_key=idempotency_key,
             assignment=assignment,
             schema_version=assignment.schema_version,
+            key_checked=True,
         )
         assignment.status = Assignment.Status.SUBMITTED
         assignment.finished_at = now
@@ -338,9 +352,15 @@ def assignment_submit(
                     "message": gold.feedback,
                     "status": membership.status,
                 }
-    if feedback and feedback["status"] == Membership.Status.FAILED:
-        return SubmitResult(annotation, created, feedback, NoAssignment("failed_qualification"))
-    return SubmitResult(annotation, created, feedback, assignment_next(project=project, rater=rater))
+        # The next lease shares the submit's transaction: one commit (one WAL flush) per label.
+        if feedback and feedback["status"] == Membership.Status.FAILED:
+            following: Assignment | NoAssignment = NoAssignment("failed_qualification")
+        else:
+            try:
+                following = assignment_next(project=project, rater=rater)
+            except ProjectClosed:
+                following = NoAssignment("closed")  # excluded meanwhile: the label is kept all the same
+    return SubmitResult(annotation, created, feedback, following)
 
 
 def assignment_skip(*, assignment_id: int, rater: AbstractBaseUser, reason: str) -> Assignment | NoAssignment:

@@ -32,13 +32,15 @@ def annotation_create(
     assignment: Assignment | None = None,
     schema_version: SchemaVersion | None = None,
     source: str = Annotation.Source.PLATFORM,
+    key_checked: bool = False,
 ) -> tuple[Annotation, bool]:
     """Validate labels against a schema version (by default the project's current one) and store them.
 
     Returns (annotation, created). A retry with an idempotency key already stored returns the stored
     annotation and writes nothing. Raises LabelError (a message per field) for invalid labels and
-    AnnotationConflict for a second label from the same rater on the same image."""
-    if idempotency_key:
+    AnnotationConflict for a second label from the same rater on the same image. key_checked: the caller
+    already looked the idempotency key up (the submit path), so it is not looked up twice."""
+    if idempotency_key and not key_checked:
         existing = Annotation.objects.filter(rater=rater, idempotency_key=idempotency_key).first()
         if existing is not None:
             return _replayed(existing, image)

@@ -5,35 +5,52 @@ Model (sureal `MaximumLikelihoodEstimationModel` docstring, sureal/subjective_mo
 
     X_es = x_e + B_es + A_es,   B_es ~ N(b_s, v_s^2),   A_es ~ N(0, a_e^2)
 
-x_e is the true quality of image e, b_s the bias and v_s the inconsistency of rater s, a_e the ambiguity of image e.
-So X_es ~ N(x_e + b_s, v_s^2 + a_e^2). In sureal the ambiguity belongs to a source "content" shared by several
-distorted videos; on this platform every image is its own content, so there is one a_e per image.
+x_e is the true quality of image e, b_s the bias and v_s the inconsistency of rater s, and a_e = a_c(e) the
+ambiguity of the *content* c(e) of image e. So X_es ~ N(x_e + b_s, v_s^2 + a_c(e)^2).
 
-`model="content_oblivious"` drops the ambiguity (a_e = 0): sureal's `MLE_CO`, which is the model standardised in
-ITU-T P.910 (11/21) Annex E and P.913 (06/21) 12.6 (sureal README; sureal solves that one with the alternating
-projection `P910AnnexEModel`, which reaches the same maximum).
+Two variants, chosen by `content_ids`:
+- content_ids=None (default): no ambiguity term, a = 0. This is sureal's `MLE_CO`, the model standardised in ITU-T
+  P.910 (11/21) Annex E and P.913 (06/21) 12.6 (sureal README; sureal's `P910AnnexEModel` solves the same model by
+  alternating projection and reaches the same maximum; the tests check both).
+- content_ids given: sureal's full `MLE`, one ambiguity per content, where a content groups several images (in
+  sureal, the distorted versions of one source video; here e.g. edits or crops of one photo, or one scene).
+  Per-image ambiguity (every image its own content) is not offered: the likelihood is then unbounded (an image's
+  ambiguity and one rater's inconsistency both go to 0 while x_e fits that rating exactly), and the iteration
+  walks off towards that degenerate point; sureal's own `MLE` fails the same way on such data (it stops on NaN).
+  The tests show this.
 
 Solver: the damped coordinate-wise Newton-Raphson of sureal's `MaximumLikelihoodEstimationModel._run_modeling`
 with gradient_method="simplified" (its default), reproduced update by update so the estimates agree with sureal:
 
   init  x_e = MOS, b_s = 0, v_s = SD over images of (rating - MOS) (ddof 0),
-        a_e = SD over raters of (rating - MOS) (ddof 0; 0 in the content-oblivious model)
+        a_c = SD of (rating - MOS) over the content's images and raters (ddof 0; none without contents)
   loop  b_s <- closed form given the others;                     then damped: b = 0.9 b + 0.1 b_new
         v_s <- one Newton step on d logL / d v_s;                 damped, clipped at 0
-        a_e <- one Newton step on d logL / d a_e (full model);    damped, clipped at 0
+        a_c <- one Newton step on d logL / d a_c (full model);    damped, clipped at 0
         x_e <- closed form: weighted mean of (X_es - b_s) with weights 1/(v_s^2 + a_e^2); damped
   stop  when the L2 change of x over one iteration is below 1e-8, or after 10,000 iterations
   end   b shifted to mean zero and x shifted by the same amount (the model only fixes x + b)
 
 The 95% interval of x_e is 1.95996 / sqrt(sum_s 1/(v_s^2 + a_e^2)) (inverse Fisher information), as in sureal.
+
+Degenerate fits. The likelihood has no upper bound: if one rater's inconsistency goes to 0 and the qualities of
+their images are set to their ratings (minus bias), the log-likelihood goes to +infinity while everyone else's terms
+stay finite. With many raters per image the iteration stops at the interior maximum; with few it often walks to the
+degenerate point instead. In simulations from the model itself (test_mle.py) that happened for 5 raters x 100
+images and for 10 x 50 in most seeds, never for 20 x 200. sureal 0.9.0 then returns v_s ~ 1e-8 (MLE_CO) or 0 (the
+P.910 alternating projection) without a word, i.e. the "quality" is one rater's scores. Here that raises
+MleDegenerateError instead: the caller falls back to MOS / z-score MOS rather than exporting such numbers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
 import numpy as np
+
+class MleDegenerateError(FloatingPointError):
+    """The fit went to a point where the likelihood is unbounded: some rater's inconsistency (plus the image's
+    ambiguity) reached zero and their ratings are fitted exactly. No estimate exists there."""
+
 
 _Z95 = 1.95996  # sureal's constant for the normal 97.5% quantile; kept so intervals match sureal digit for digit
 
@@ -42,7 +59,8 @@ _Z95 = 1.95996  # sureal's constant for the normal 97.5% quantile; kept so inter
 class MleResult:
     """quality, quality_ci95 (half-width): per image, nan for an image nobody rated.
     bias, inconsistency: per rater, nan for a rater left out of the fit (see `min_ratings_per_rater`).
-    ambiguity: per image (zeros in the content-oblivious model).
+    ambiguity: per image, the ambiguity of its content; nan without content_ids (not part of that model, and a 0
+        would read as "unambiguous").
     iterations: iterations run; converged: whether the stopping rule was met before max_iterations.
     """
 
@@ -58,15 +76,16 @@ class MleResult:
 def subjective_mle(
     ratings: np.ndarray,
     *,
-    model: Literal["full", "content_oblivious"] = "full",
+    content_ids: np.ndarray | None = None,
     max_iterations: int = 10_000,
     tol: float = 1e-8,
     min_ratings_per_rater: int = 2,
 ) -> MleResult:
     """Fit the P.910 Annex E / sureal MLE model to a (raters, images) matrix with nan for missing ratings.
 
-    model: "full" (rater bias + inconsistency + per-image ambiguity, sureal `MLE` with one content per image) or
-        "content_oblivious" (no ambiguity, sureal `MLE_CO`, the P.910 Annex E model).
+    content_ids: None for the P.910 Annex E model (sureal `MLE_CO`: rater bias and inconsistency, no ambiguity);
+        or one integer per image naming its content, for sureal's full `MLE` with one ambiguity per content.
+    Raises MleDegenerateError when the fit reaches the degenerate point (see the module docstring).
     min_ratings_per_rater: raters with fewer ratings are left out of the fit. With one rating a rater's bias can
         absorb it exactly, the inconsistency goes to 0 and the likelihood to infinity, and that rater would then
         dictate the quality of their image. Their bias and inconsistency come back nan.
@@ -76,80 +95,107 @@ def subjective_mle(
         raise ValueError(f"ratings must be 2-D (raters, images), got shape {x_se.shape}")
     if np.isinf(x_se).any():
         raise ValueError("ratings must not contain infinities; use nan for a missing rating")
-    if model not in ("full", "content_oblivious"):
-        raise ValueError("model must be 'full' or 'content_oblivious'")
     n_raters, n_images = x_se.shape
+    full = content_ids is not None
+    if full:
+        contents = np.asarray(content_ids)
+        if contents.shape != (n_images,) or not np.issubdtype(contents.dtype, np.integer):
+            raise ValueError("content_ids must hold one integer per image")
 
     rater_ok = (~np.isnan(x_se)).sum(axis=1) >= min_ratings_per_rater
     image_ok = (~np.isnan(x_se[rater_ok])).sum(axis=0) >= 1
     if rater_ok.sum() < 2 or image_ok.sum() < 1:
         raise ValueError("the MLE model needs at least two raters with enough ratings")
 
-    # Work in sureal's orientation, (images E, raters S), on the raters and images that take part.
-    x = x_se[np.ix_(rater_ok, image_ok)].T
-    mask = ~np.isnan(x)
-    w = mask.astype(np.float64)  # 1 where rated: sums below are written as sums of w * term, i.e. nansum
-    x0 = np.where(mask, x, 0.0)
-    full = model == "full"
+    # Work on the flat list of observations (image e, rater s, rating) of the raters and images that take part:
+    # every sum of sureal's dense (images x raters) nansums becomes a bincount over the N ratings, which on a crowd
+    # design (10 of 60 raters per image) is 6x less work than the dense matrix.
+    x_es = x_se[np.ix_(rater_ok, image_ok)].T  # sureal's orientation: (images E, raters S)
+    e_idx, s_idx = np.nonzero(~np.isnan(x_es))
+    xv = x_es[e_idx, s_idx]
+    n_e, n_s = x_es.shape
+
+    def per_image(values: np.ndarray) -> np.ndarray:
+        return np.bincount(e_idx, weights=values, minlength=n_e)
+
+    def per_rater(values: np.ndarray) -> np.ndarray:
+        return np.bincount(s_idx, weights=values, minlength=n_s)
+
+    if full:
+        # Renumber the contents of the images that take part 0..C-1; cid maps image -> content.
+        _, cid = np.unique(contents[image_ok], return_inverse=True)
+        n_c = int(cid.max()) + 1
+        c_idx = cid[e_idx]
+
+        def per_content(values: np.ndarray) -> np.ndarray:
+            return np.bincount(c_idx, weights=values, minlength=n_c)
 
     # --- initialisation (as sureal) ---
-    per_image = w.sum(axis=1)
-    per_rater = w.sum(axis=0)
-    mos = x0.sum(axis=1) / per_image
-    resid = np.where(mask, x - mos[:, None], 0.0)
-    v = np.sqrt(((resid - (resid.sum(axis=0) / per_rater)[None, :] * w) ** 2).sum(axis=0) / per_rater)
+    ones = np.ones(xv.size)
+    count_e = per_image(ones)
+    count_s = per_rater(ones)
+    mos = per_image(xv) / count_e
+    resid = xv - mos[e_idx]
+    v = np.sqrt(per_rater((resid - (per_rater(resid) / count_s)[s_idx]) ** 2) / count_s)  # SD over images, ddof 0
     if full:
-        a = np.sqrt(((resid - (resid.sum(axis=1) / per_image)[:, None] * w) ** 2).sum(axis=1) / per_image)
+        # SD (ddof 0) of all residuals of each content, over its images and raters
+        count_c = per_content(ones)
+        a_c = np.sqrt(per_content((resid - (per_content(resid) / count_c)[c_idx]) ** 2) / count_c)
+        a = a_c[cid]
     else:
-        a = np.zeros(x.shape[0])
+        a_c = np.zeros(0)
+        a = np.zeros(n_e)
     q = mos.copy()
-    b = np.zeros(x.shape[1])
+    b = np.zeros(n_s)
     refresh = 0.1  # sureal's REFRESH_RATE: each update moves 10% of the way, which keeps the Newton steps stable
+    # Below this an observation's variance v_s^2 + a_e^2 means the fit is collapsing onto exact ratings (see the
+    # module docstring); relative to the spread of the ratings so that the scale of the field does not matter.
+    floor = (1e-6 * (float(np.std(xv)) or 1.0)) ** 2
 
     iterations = 0
     converged = False
-    q_var = None
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         while True:
             q_prev = q
 
             # b_s: weighted mean of (X - x_e) over the rater's images, weights 1/(v_s^2 + a_e^2)
-            var = v[None, :] ** 2 + a[:, None] ** 2
-            num = (w * (x0 - q[:, None]) / var).sum(axis=0)
-            den = (w / var).sum(axis=0)
-            b = b * (1.0 - refresh) + (num / den) * refresh
+            vs, ae = v[s_idx], a[e_idx]
+            var = vs**2 + ae**2
+            b_new = per_rater((xv - q[e_idx]) / var) / per_rater(1.0 / var)
+            b = b * (1.0 - refresh) + b_new * refresh
 
-            # v_s: Newton step on the score d logL / d v_s using the current a_e
-            var = v[None, :] ** 2 + a[:, None] ** 2
-            diff = v[None, :] ** 2 - a[:, None] ** 2
-            r2 = np.where(mask, x0 - q[:, None] - b[None, :], 0.0) ** 2
-            num = (w * (-v[None, :] / var + v[None, :] * r2 / var**2)).sum(axis=0)
-            poly = a[:, None] ** 4 - 3.0 * v[None, :] ** 4 - 2.0 * v[None, :] ** 2 * a[:, None] ** 2
-            den = (w * (diff / var**2 + r2 * poly / var**4)).sum(axis=0)
+            # v_s: Newton step on the score d logL / d v_s (a unchanged, so var too)
+            r2 = (xv - q[e_idx] - b[s_idx]) ** 2
+            num = per_rater(-vs / var + vs * r2 / var**2)
+            poly = ae**4 - 3.0 * vs**4 - 2.0 * vs**2 * ae**2
+            den = per_rater((vs**2 - ae**2) / var**2 + r2 * poly / var**4)
             v = np.maximum(v * (1.0 - refresh) + (v - num / den) * refresh, 0.0)
 
-            # a_e: Newton step on d logL / d a_e using the new v_s and b_s (full model only)
+            # a_c: Newton step on d logL / d a_c with the new v_s and b_s (full model only), summed per content
             if full:
-                var = v[None, :] ** 2 + a[:, None] ** 2
-                diff = v[None, :] ** 2 - a[:, None] ** 2
-                r2 = np.where(mask, x0 - q[:, None] - b[None, :], 0.0) ** 2
-                num = (w * (-a[:, None] / var + a[:, None] * r2 / var**2)).sum(axis=1)
-                poly = v[None, :] ** 4 - 3.0 * a[:, None] ** 4 - 2.0 * v[None, :] ** 2 * a[:, None] ** 2
-                den = (w * (-diff / var**2 + r2 * poly / var**4)).sum(axis=1)
-                a = np.maximum(a * (1.0 - refresh) + (a - num / den) * refresh, 0.0)
+                vs = v[s_idx]
+                var = vs**2 + ae**2
+                num = per_content(-ae / var + ae * r2 / var**2)
+                poly = vs**4 - 3.0 * ae**4 - 2.0 * vs**2 * ae**2
+                den = per_content(-(vs**2 - ae**2) / var**2 + r2 * poly / var**4)
+                a_c = np.maximum(a_c * (1.0 - refresh) + (a_c - num / den) * refresh, 0.0)
+                a = a_c[cid]
 
             # x_e: weighted mean of (X - b_s) over the image's raters
-            var = v[None, :] ** 2 + a[:, None] ** 2
-            num = (w * (x0 - b[None, :]) / var).sum(axis=1)
-            den = (w / var).sum(axis=1)
-            q = q * (1.0 - refresh) + (num / den) * refresh
+            var = v[s_idx] ** 2 + a[e_idx] ** 2
+            den = per_image(1.0 / var)
+            q = q * (1.0 - refresh) + (per_image((xv - b[s_idx]) / var) / den) * refresh
             q_var = 1.0 / np.maximum(den, 0.0)
 
             iterations += 1
-            if not np.all(np.isfinite(q)):
-                raise FloatingPointError(
-                    "the MLE iteration diverged (a rater or image variance reached zero); "
-                    "check for raters whose ratings the model can fit exactly"
+            # The likelihood is unbounded where an observation's variance goes to 0 with its rating fitted
+            # exactly; the iteration can head there (and even settle and call it convergence). Such a "maximum",
+            # a quality with a zero-width interval, is not an estimate: stop as soon as it shows.
+            if not np.all(np.isfinite(q)) or var.min() < floor:
+                raise MleDegenerateError(
+                    "the MLE fit degenerated: a rater's inconsistency (plus the image's ambiguity) reached zero, so "
+                    "their ratings are fitted exactly; this happens with few raters per image (fall back to MOS), "
+                    "or with content_ids that give a content a single image"
                 )
             if np.linalg.norm(q_prev - q) < tol:
                 converged = True
@@ -170,7 +216,8 @@ def subjective_mle(
     inconsistency = np.full(n_raters, np.nan)
     quality[image_ok] = q
     quality_ci95[image_ok] = _Z95 * np.sqrt(q_var)
-    ambiguity[image_ok] = a
+    if full:
+        ambiguity[image_ok] = a
     bias[rater_ok] = b
     inconsistency[rater_ok] = v
     return MleResult(

@@ -32,13 +32,27 @@ def browser() -> Iterator[object]:
 
 
 @pytest.fixture
-def admin_page(browser, live_server, admin_user, client):  # type: ignore[no-untyped-def]
-    """A browser tab logged in as the admin (the session cookie of a Django test-client login)."""
-    client.force_login(admin_user)
-    context = browser.new_context(base_url=live_server.url)
-    context.add_cookies(
-        [{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}]
-    )
-    page = context.new_page()
-    yield page
-    context.close()
+def page_for(browser, live_server):  # type: ignore[no-untyped-def]
+    """Opens a browser tab logged in as a user (the session cookie of a Django test-client login)."""
+    from django.test import Client
+
+    contexts = []
+
+    def open_tab(user):  # type: ignore[no-untyped-def]
+        client = Client()
+        client.force_login(user)
+        context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
+        context.add_cookies(
+            [{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}]
+        )
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_tab
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def admin_page(page_for, admin_user):  # type: ignore[no-untyped-def]
+    return page_for(admin_user)

@@ -195,6 +195,7 @@ def test_an_abandoned_lease_returns_the_image_to_the_pool(labeling_project):
 def test_a_late_answer_is_kept_while_the_image_has_room_and_refused_once_it_is_full(labeling_project):
     labeling_project.overlap = labeling_project.max_overlap = 1
     labeling_project.save()
+    Image.objects.order_by("-id").first().delete()  # two images: the late one and the slow one
     alice, bob = _raters(2)
     alice_client = api_client_for(alice)
     late = _next(alice_client).json()
