@@ -8,7 +8,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/realqa
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: venv browser demo test test-postgres test-sqlite check bench-import clean
+.PHONY: venv browser demo test test-postgres test-sqlite check bench-import bench-raters clean
 
 venv: $(VENV)/.installed
 
@@ -42,6 +42,10 @@ check: venv
 
 bench-import: venv
 	$(PY) -m benchmarks.import_speed --workdir var/bench-import
+
+# Starts Label Studio from ../shared/anchors/labelstudio (installed once) and loads both in one run.
+bench-raters: venv
+	$(PY) -m benchmarks.rater_load --raters 20 --seconds 30 --anchor
 
 clean:
 	rm -rf var/test-sqlite .pytest_cache
