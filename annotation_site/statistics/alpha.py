@@ -30,12 +30,10 @@ easy to mistake for a real value (see protocols.md section 6).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
 
-Level = Literal["nominal", "ordinal", "interval", "ratio"]
 LEVELS: tuple[str, ...] = ("nominal", "ordinal", "interval", "ratio")
 
 # Row block for the O(V^2) ratio expected-disagreement sum: 2**22 doubles (32 MB) at a time.
@@ -142,7 +140,7 @@ def _pairable(x: np.ndarray) -> _Pairable:
 
 def _midranks(values: np.ndarray) -> np.ndarray:
     """Map each value to p_c = (number of pairable values below c) + n_c / 2."""
-    distinct, codes, counts = np.unique(values, return_inverse=True, return_counts=True)
+    _, codes, counts = np.unique(values, return_inverse=True, return_counts=True)
     p = np.cumsum(counts) - counts / 2.0
     return p[codes]
 

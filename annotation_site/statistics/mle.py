@@ -30,22 +30,29 @@ with gradient_method="simplified" (its default), reproduced update by update so 
         x_e <- closed form: weighted mean of (X_es - b_s) with weights 1/(v_s^2 + a_e^2); damped
   stop  when the L2 change of x over one iteration is below 1e-8, or after 10,000 iterations
   end   b shifted to mean zero and x shifted by the same amount (the model only fixes x + b)
+The sums run over the list of given ratings (bincount) rather than sureal's dense images x raters arrays: the same
+numbers (to ~1e-15 in the tests) in a sixth of the work on a 10-of-60-raters design; 454 iterations on 14,715 x 60
+took about 3 s here.
 
 The 95% interval of x_e is 1.95996 / sqrt(sum_s 1/(v_s^2 + a_e^2)) (inverse Fisher information), as in sureal.
 
 Degenerate fits. The likelihood has no upper bound: if one rater's inconsistency goes to 0 and the qualities of
 their images are set to their ratings (minus bias), the log-likelihood goes to +infinity while everyone else's terms
 stay finite. With many raters per image the iteration stops at the interior maximum; with few it often walks to the
-degenerate point instead. In simulations from the model itself (test_mle.py) that happened for 5 raters x 100
-images and for 10 x 50 in most seeds, never for 20 x 200. sureal 0.9.0 then returns v_s ~ 1e-8 (MLE_CO) or 0 (the
-P.910 alternating projection) without a word, i.e. the "quality" is one rater's scores. Here that raises
-MleDegenerateError instead: the caller falls back to MOS / z-score MOS rather than exporting such numbers.
+degenerate point instead. In simulations from the model itself it happened for 5 raters x 100 images (6 of 6
+seeds) and 10 raters x 50 images (3 of 6), never for 20 x 200; and on a crowd design of 14,715 images and 60 raters
+with 5 raters per image, but not with 10 per image (one seed each). sureal 0.9.0 then returns v_s ~ 1e-8
+(MLE_CO) or 0 (the P.910 alternating projection) without a word, i.e. the "quality" is one rater's scores. Here
+that raises MleDegenerateError instead: the caller falls back to MOS / z-score MOS rather than exporting such
+numbers.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
+
 
 class MleDegenerateError(FloatingPointError):
     """The fit went to a point where the likelihood is unbounded: some rater's inconsistency (plus the image's

@@ -4,6 +4,7 @@ sureal when it is installed."""
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import warnings
 
@@ -49,7 +50,7 @@ def simulate(
     )
 
 
-def run_sureal(model_class, ratings: np.ndarray, content_ids: np.ndarray | None = None) -> dict:  # type: ignore[no-untyped-def]
+def run_sureal(model_class: type, ratings: np.ndarray, content_ids: np.ndarray | None = None) -> dict:
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # sureal's own divide-by-zero warnings at convergence
         return model_class(sureal_reader(ratings, content_ids)).run_modeling()
@@ -144,12 +145,12 @@ def test_bad_input_is_refused() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# against sureal (skipped when sureal is not installed; it is not a project requirement)
+# against sureal, the reference implementation (pinned in requirements.txt)
 # ---------------------------------------------------------------------------------------------------------------
 
 
 def test_content_oblivious_mle_matches_sureal_mle_co_to_1e_9() -> None:
-    subjective_model = pytest.importorskip("sureal.subjective_model")
+    subjective_model = importlib.import_module("sureal.subjective_model")
     truth = simulate(8, missing=0.2)
     ours = subjective_mle(truth["ratings"])
     theirs = run_sureal(subjective_model.MaximumLikelihoodEstimationModelContentOblivious, truth["ratings"])
@@ -161,7 +162,7 @@ def test_content_oblivious_mle_matches_sureal_mle_co_to_1e_9() -> None:
 
 
 def test_mle_with_contents_matches_sureal_mle_to_1e_9() -> None:
-    subjective_model = pytest.importorskip("sureal.subjective_model")
+    subjective_model = importlib.import_module("sureal.subjective_model")
     truth = simulate(9, contents=20, missing=0.2)
     ours = subjective_mle(truth["ratings"], content_ids=truth["content_ids"])
     theirs = run_sureal(
@@ -177,7 +178,7 @@ def test_mle_with_contents_matches_sureal_mle_to_1e_9() -> None:
 
 
 def test_content_oblivious_mle_reaches_the_same_maximum_as_sureal_p910_alternating_projection() -> None:
-    sureal = pytest.importorskip("sureal")
+    sureal = importlib.import_module("sureal")
     truth = simulate(10, missing=0.2)
     ours = subjective_mle(truth["ratings"])
     theirs = run_sureal(sureal.P910AnnexEModel, truth["ratings"])
@@ -187,8 +188,8 @@ def test_content_oblivious_mle_reaches_the_same_maximum_as_sureal_p910_alternati
 
 
 def test_sureal_returns_the_collapsed_fit_silently_where_we_raise() -> None:
-    sureal = pytest.importorskip("sureal")
-    subjective_model = pytest.importorskip("sureal.subjective_model")
+    sureal = importlib.import_module("sureal")
+    subjective_model = importlib.import_module("sureal.subjective_model")
     truth = simulate(0, images=100, raters=5)
     newton = run_sureal(subjective_model.MaximumLikelihoodEstimationModelContentOblivious, truth["ratings"])
     projection = run_sureal(sureal.P910AnnexEModel, truth["ratings"])
@@ -198,7 +199,7 @@ def test_sureal_returns_the_collapsed_fit_silently_where_we_raise() -> None:
 
 
 def test_sureal_mle_also_fails_with_one_content_per_image() -> None:
-    subjective_model = pytest.importorskip("sureal.subjective_model")
+    subjective_model = importlib.import_module("sureal.subjective_model")
     truth = simulate(7)
     with pytest.raises(ValueError, match="infs or NaNs"):
         run_sureal(subjective_model.MaximumLikelihoodEstimationModel, truth["ratings"], np.arange(200))
