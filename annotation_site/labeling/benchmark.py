@@ -53,6 +53,7 @@ def project_delete_everything(*, project: Project) -> None:
         Image.objects.filter(project=project).update(near_duplicate_of=None)
         Image.objects.filter(project=project).delete()
         Membership.objects.filter(project=project).delete()
+        Project.objects.filter(pk=project.pk).update(current_schema=None)
         SchemaVersion.objects.filter(project=project).delete()
         project.delete()
 

@@ -43,6 +43,14 @@ class Project(models.Model):
         default=True, help_text="Any rater may join. Off: only raters staff added (a membership) see the project."
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    current_schema = models.ForeignKey(
+        "schemas.SchemaVersion",
+        null=True,
+        editable=False,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The newest schema version, kept here so the labeling hot path needs no lookup.",
+    )
 
     class Meta:
         ordering = ["slug"]

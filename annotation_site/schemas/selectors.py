@@ -12,13 +12,9 @@ from .spec import SchemaSpec, parse_schema
 _parsed_specs: dict[tuple[int, str], SchemaSpec] = {}
 
 
-def schema_version_current(*, project: Project, with_definition: bool = True) -> SchemaVersion:
-    """The project's newest schema version (SchemaVersion.DoesNotExist when it has none). Hot paths
-    leave the definition out: schema_spec loads it only when its cache misses."""
-    versions = SchemaVersion.objects.filter(project=project).order_by("-version")
-    if not with_definition:
-        versions = versions.defer("definition")
-    return versions[:1].get()
+def schema_version_current(*, project: Project) -> SchemaVersion:
+    """The project's newest schema version (SchemaVersion.DoesNotExist when it has none)."""
+    return SchemaVersion.objects.filter(project=project).order_by("-version")[:1].get()
 
 
 def schema_spec(*, schema_version: SchemaVersion) -> SchemaSpec:

@@ -33,4 +33,6 @@ def schema_version_create(
             digest=digest,
             created_by=created_by,
         )
+        Project.objects.filter(pk=project.pk).update(current_schema=version)
+        project.current_schema = version
     return version, True
