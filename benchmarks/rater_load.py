@@ -55,12 +55,12 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _ensure_database() -> None:
+def _fresh_database() -> None:
     import psycopg
 
     with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
-        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (BENCH_DB,)).fetchone() is None:
-            conn.execute(f"CREATE DATABASE {BENCH_DB}")
+        conn.execute(f"DROP DATABASE IF EXISTS {BENCH_DB} WITH (FORCE)")
+        conn.execute(f"CREATE DATABASE {BENCH_DB}")
 
 
 def _server_env(var_dir: Path) -> dict[str, str]:
@@ -81,7 +81,7 @@ def run_ours(raters: int, seconds: float, images: int, overlap: int, workers: in
     var_dir = REPO / "var" / "bench-raters"
     shutil.rmtree(var_dir, ignore_errors=True)
     var_dir.mkdir(parents=True)
-    _ensure_database()
+    _fresh_database()
     env = _server_env(var_dir)
     manage = [sys.executable, "manage.py"]
     subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=REPO, env=env, check=True)

@@ -251,16 +251,20 @@ def assignment_next(
             else f"project {project.slug!r} is closed to you"
         )
     now = timezone.now()
-    # At most LEASES_PER_RATER rows: one query answers both "is one held?" and "may one more be leased?".
+    # At most LEASES_PER_RATER rows: one small query answers both "is one held?" and "may one more be
+    # leased?"; the held one is loaded in full only when there is one.
     live = list(
         Assignment.objects.filter(rater=rater, project=project, status=Assignment.Status.LEASED, expires_at__gt=now)
-        .select_related("image", "schema_version")
-        .defer("schema_version__definition")
         .order_by("created_at", "id")
+        .values_list("id", flat=True)
     )
-    held = next((assignment for assignment in live if assignment.pk not in exclude), None)
-    if held is not None:
-        return held
+    held_id = next((assignment_id for assignment_id in live if assignment_id not in exclude), None)
+    if held_id is not None:
+        return (
+            Assignment.objects.select_related("project", "image", "schema_version")
+            .defer("schema_version__definition")
+            .get(pk=held_id)
+        )
     if len(live) >= LEASES_PER_RATER:
         return NoAssignment("lease_limit")
 
@@ -368,7 +372,7 @@ def assignment_submit(
         try:
             assignment = (
                 Assignment.objects.select_for_update(of=("self",))
-                .select_related("project", "image", "schema_version")
+                .select_related("project", "schema_version")
                 .defer("schema_version__definition")
                 .get(pk=assignment_id, rater=rater)
             )
@@ -393,7 +397,8 @@ def assignment_submit(
                 raise AssignmentClosed(f"the lease of assignment #{assignment_id} ran out and the image is full")
 
         annotation, created = annotation_create(
-            image=assignment.image,
+            # Only the image's id and project are needed, and both are on the assignment already.
+            image=Image.from_db(connection.alias, ["id", "project_id"], [assignment.image_id, project.pk]),
             rater=rater,
             labels=labels,
             seconds_spent=seconds_spent,
