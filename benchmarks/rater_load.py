@@ -77,7 +77,7 @@ def _server_env(var_dir: Path) -> dict[str, str]:
     return env
 
 
-def run_ours(raters: int, seconds: float, images: int, overlap: int, workers: int) -> dict:
+def run_ours(raters: int, seconds: float, images: int, overlap: int, workers: int, threads: int) -> dict:
     var_dir = REPO / "var" / "bench-raters"
     shutil.rmtree(var_dir, ignore_errors=True)
     var_dir.mkdir(parents=True)
@@ -95,7 +95,7 @@ def run_ours(raters: int, seconds: float, images: int, overlap: int, workers: in
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "annotation_site.wsgi:application", "-b", f"127.0.0.1:{port}",
-         "-w", str(workers), "--log-level", "warning"],
+         "-w", str(workers), "--threads", str(threads), "--log-level", "warning"],
         cwd=REPO, env=env, stdout=open(var_dir / "server.log", "w"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
@@ -220,10 +220,11 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=3000)
     parser.add_argument("--overlap", type=int, default=3, help="the anchor's overlap is 3 (LS_OVERLAP)")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers; the anchor runs 4")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (more than 1: gthread)")
     parser.add_argument("--anchor", action="store_true", help="also run Label Studio in the same run")
     args = parser.parse_args()
 
-    ours = run_ours(args.raters, args.seconds, args.images, args.overlap, args.workers)
+    ours = run_ours(args.raters, args.seconds, args.images, args.overlap, args.workers, args.threads)
     print(json.dumps(ours), flush=True)
     if args.anchor:
         anchor = run_anchor(args.raters, args.seconds)
