@@ -7,6 +7,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from annotation_site.core import views as core_views
 from annotation_site.labeling import views as labeling_views
+from annotation_site.quality import views as quality_views
 
 admin.site.site_header = "RealQA annotation platform"
 admin.site.site_title = "RealQA admin"
@@ -15,6 +16,12 @@ urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("projects/<slug:slug>/label/", labeling_views.label_page, name="label"),
+    path("staff/projects/<slug:slug>/raters/", quality_views.rater_quality_page, name="rater-quality"),
+    path(
+        "staff/projects/<slug:slug>/raters/<int:rater_id>/exclusion",
+        quality_views.rater_exclusion,
+        name="rater-exclusion",
+    ),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -8,12 +8,15 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from annotation_site.projects.selectors import project_list_for_rater
+from annotation_site.quality.selectors import rater_own_figures
 
 
 @require_safe
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     projects = list(project_list_for_rater(rater=request.user))
+    for project in projects:
+        project.mine = rater_own_figures(project=project, rater_id=request.user.pk)
     return render(request, "core/home.html", {"projects": projects})
 
 

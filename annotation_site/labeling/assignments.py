@@ -321,9 +321,10 @@ def _qualification_record(membership: Membership, score: float) -> None:
 
 def _overall_half_width(image: Image, spec_fields: list[str]) -> float:
     """Widest 95% CI half-width (normal approximation, 1.96·s/√n as in BT.500 and sureal) over the
-    overall score fields, from the labels of raters who are not excluded."""
-    excluded = Membership.objects.filter(project_id=image.project_id, status=Membership.Status.EXCLUDED).values("rater_id")
-    rows = Annotation.objects.filter(image=image).exclude(rater_id__in=excluded).values_list("values", flat=True)
+    overall score fields, from the labels that statistics may use."""
+    from annotation_site.quality.selectors import annotations_for_statistics  # quality reads labeling's models
+
+    rows = annotations_for_statistics(project=image.project).filter(image=image).values_list("values", flat=True)
     widest = 0.0
     for key in spec_fields:
         values = [float(row[key]) for row in rows if row.get(key) is not None]

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from annotation_site.images.models import Image
-from annotation_site.labeling.models import Annotation
 
 from .models import Project
 
@@ -18,12 +17,12 @@ def _count(queryset: QuerySet) -> Coalesce:
 
 
 def project_list_for_rater(*, rater: AbstractBaseUser) -> QuerySet[Project]:
-    """Active projects with how many images each has and how many this rater has labeled."""
+    """Active projects the rater may label in, with how many (non-gold) images each has."""
+    visible = Q(open_to_all_raters=True) | Q(memberships__rater=rater)
     return (
-        Project.objects.filter(is_active=True)
-        .annotate(
-            image_count=_count(Image.objects.filter(project=OuterRef("pk"))),
-            my_label_count=_count(Annotation.objects.filter(project=OuterRef("pk"), rater=rater)),
-        )
+        Project.objects.filter(visible, is_active=True)
+        .distinct()
+        .select_related("current_schema")
+        .annotate(image_count=_count(Image.objects.filter(project=OuterRef("pk"), is_gold=False)))
         .order_by("name")
     )

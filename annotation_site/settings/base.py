@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "annotation_site.raters",
     "annotation_site.labeling",
     "annotation_site.predictions",
+    "annotation_site.quality",
     "annotation_site.demo",
 ]
 
