@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Collection
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
@@ -26,7 +26,7 @@ from annotation_site.schemas.selectors import schema_spec
 
 from .gold import gold_check
 from .models import Annotation, Assignment
-from .services import annotation_create
+from .services import AnnotationConflict, annotation_create
 
 # The assignment on screen and the one whose photo the page prefetches.
 LEASES_PER_RATER = 2
@@ -367,6 +367,28 @@ def assignment_submit(
 
     A retry with an idempotency key already stored changes nothing and answers as the first call did.
     Raises AssignmentNotFound, AssignmentClosed, LabelError (a message per field) or AnnotationConflict."""
+    try:
+        return _submit(assignment_id, rater, labels, idempotency_key, seconds_spent, client_info)
+    except IntegrityError:
+        # The label's insert hit a unique constraint and rolled the whole submit back; say which one.
+        if idempotency_key:
+            used = Annotation.objects.filter(rater=rater, idempotency_key=idempotency_key).first()
+            if used is not None:
+                raise AnnotationConflict(
+                    f"idempotency key already used for a label on assignment #{used.assignment_id}"
+                ) from None
+        image_id = Assignment.objects.filter(pk=assignment_id).values_list("image_id", flat=True).first()
+        raise AnnotationConflict(f"this rater has already labeled image #{image_id}") from None
+
+
+def _submit(
+    assignment_id: int,
+    rater: AbstractBaseUser,
+    labels: object,
+    idempotency_key: str | None,
+    seconds_spent: float | None,
+    client_info: dict | None,
+) -> SubmitResult:
     now = timezone.now()
     feedback = None
     with transaction.atomic():
@@ -407,7 +429,7 @@ def assignment_submit(
             idempotency_key=idempotency_key,
             assignment=assignment,
             schema_version=assignment.schema_version,
-            key_checked=True,
+            conflicts_to_caller=True,
         )
         assignment.status = Assignment.Status.SUBMITTED
         assignment.finished_at = now

@@ -355,3 +355,16 @@ def test_the_openapi_schema_describes_the_rater_endpoints(admin_client):
     text = response.content.decode()
     for path in ("/api/v1/projects/{slug}/next", "/api/v1/assignments/{assignment_id}/submit", "/api/v1/assignments/{assignment_id}/skip"):
         assert path in text
+
+
+def test_an_idempotency_key_reused_for_another_assignment_is_refused_and_stores_nothing(labeling_project, rater):
+    client = api_client_for(rater)
+    first = _next(client).json()
+    second = _submit(client, first["id"], idempotency_key="same-key").json()["next"]
+
+    response = _submit(client, second["id"], idempotency_key="same-key")
+
+    assert response.status_code == 409 and f"assignment #{first['id']}" in response.json()["detail"]
+    assert Annotation.objects.count() == 1
+    assert Assignment.objects.get(pk=second["id"]).status == "leased"  # still the rater's to submit
+    assert _submit(client, second["id"], idempotency_key="fresh-key").status_code == 201
