@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Collection
@@ -64,9 +65,32 @@ class SubmitResult:
     next: Assignment | NoAssignment
 
 
+# Active memberships seen lately, per process: an active rater's every label would otherwise re-read a
+# row that almost never changes. Exclusion clears the entry in its own process and is seen by the
+# others within ACTIVE_MEMBERSHIP_SECONDS (its labels leave the statistics at once either way).
+ACTIVE_MEMBERSHIP_SECONDS = 5.0
+_active_members: dict[tuple[int, int], float] = {}
+
+
+def membership_forget(*, project_id: int, rater_id: int) -> None:
+    _active_members.pop((project_id, rater_id), None)
+
+
+def _known_active(project: Project, rater: AbstractBaseUser) -> bool:
+    seen = _active_members.get((project.pk, rater.pk))
+    return seen is not None and time.monotonic() - seen < ACTIVE_MEMBERSHIP_SECONDS
+
+
 def membership_ensure(*, project: Project, rater: AbstractBaseUser) -> Membership:
     """The rater's membership, joining an open project on first use. A project without qualification
     gold images (or with qualification_size 0) lets raters start at once."""
+    membership = _membership_get_or_join(project, rater)
+    if membership.status == Membership.Status.ACTIVE:
+        _active_members[(project.pk, rater.pk)] = time.monotonic()
+    return membership
+
+
+def _membership_get_or_join(project: Project, rater: AbstractBaseUser) -> Membership:
     membership = Membership.objects.filter(project=project, rater=rater).first()
     if membership is not None:
         return membership
@@ -243,7 +267,11 @@ def assignment_next(
     """The rater's next assignment: a live lease they already hold (oldest first, except those in
     `exclude`, which the page has on screen), else a new lease. Raises ProjectClosed when the rater may
     not label here."""
-    membership = membership_ensure(project=project, rater=rater)
+    membership = (
+        Membership(project=project, rater=rater, status=Membership.Status.ACTIVE)
+        if _known_active(project, rater)
+        else membership_ensure(project=project, rater=rater)
+    )
     if membership.status in (Membership.Status.FAILED, Membership.Status.EXCLUDED) or not project.is_active:
         raise ProjectClosed(
             "you did not pass the qualification round of this project"

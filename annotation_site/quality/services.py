@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth.models import AbstractBaseUser
 from django.utils import timezone
 
+from annotation_site.labeling.assignments import membership_forget
 from annotation_site.projects.models import Project
 from annotation_site.raters.models import Membership
 
@@ -18,6 +19,7 @@ def membership_exclude(*, project: Project, rater_id: int, by: AbstractBaseUser,
     membership.excluded_by = by
     membership.excluded_reason = reason.strip()[:2000]
     membership.save(update_fields=["status", "excluded_at", "excluded_by", "excluded_reason"])
+    membership_forget(project_id=project.pk, rater_id=rater_id)
     return membership
 
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 from annotation_site.images.models import GoldAnswer, Image
 from annotation_site.labeling.models import Annotation, Assignment
 from annotation_site.predictions.services import prediction_store
+from annotation_site.quality.services import membership_exclude
 from annotation_site.raters.models import Membership
 from annotation_site.raters.services import rater_create
 from tests.annotation_site.labels import REALQA_LABELS
@@ -334,7 +335,7 @@ def test_the_models_guess_is_shown_only_when_the_project_turns_pre_annotation_on
 def test_an_excluded_rater_gets_no_more_images(labeling_project, rater):
     client = api_client_for(rater)
     _next(client)
-    Membership.objects.filter(rater=rater).update(status="excluded")
+    membership_exclude(project=labeling_project, rater_id=rater.pk, by=rater, reason="test")
     assert _next(client).status_code == 403
 
 
