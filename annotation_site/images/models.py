@@ -6,7 +6,8 @@ class Image(models.Model):
     """A photo in a project. Files are content-addressed (named by the sha256 of the original bytes),
     so storing one twice, or retrying an interrupted import, writes nothing new."""
 
-    project = models.ForeignKey("projects.Project", on_delete=models.PROTECT, related_name="images")
+    # The unique (project, sha256) index serves lookups by project.
+    project = models.ForeignKey("projects.Project", on_delete=models.PROTECT, related_name="images", db_index=False)
     sha256 = models.CharField(max_length=64, help_text="Digest of the original bytes.")
     phash = models.CharField(max_length=16, help_text="Perceptual hash of the upright image (hex).")
     original = models.FileField(max_length=255)

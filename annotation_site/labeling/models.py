@@ -23,15 +23,18 @@ class Assignment(models.Model):
         BROKEN_IMAGE = "broken_image", "Broken image"
         INAPPROPRIATE = "inappropriate", "Inappropriate"
 
-    project = models.ForeignKey("projects.Project", on_delete=models.PROTECT, related_name="assignments")
-    image = models.ForeignKey("images.Image", on_delete=models.PROTECT, related_name="assignments")
-    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments")
+    # Foreign keys whose lookups a composite index below already serves get no index of their own:
+    # every index is written on every lease and submit.
+    project = models.ForeignKey("projects.Project", on_delete=models.PROTECT, related_name="assignments", db_index=False)
+    image = models.ForeignKey("images.Image", on_delete=models.PROTECT, related_name="assignments", db_index=False)
+    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments", db_index=False)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.LEASED)
     kind = models.CharField(max_length=14, choices=Kind.choices, default=Kind.REGULAR)
     schema_version = models.ForeignKey(
         "schemas.SchemaVersion",
         on_delete=models.PROTECT,
         related_name="+",
+        db_index=False,
         help_text="The version the rater's form was built from; the label is validated against it.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -59,13 +62,13 @@ class Annotation(models.Model):
         PLATFORM = "platform"
         IMPORT = "import"
 
-    project = models.ForeignKey("projects.Project", on_delete=models.PROTECT, related_name="annotations")
-    image = models.ForeignKey("images.Image", on_delete=models.PROTECT, related_name="annotations")
-    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations")
+    project = models.ForeignKey("projects.Project", on_delete=models.PROTECT, related_name="annotations", db_index=False)
+    image = models.ForeignKey("images.Image", on_delete=models.PROTECT, related_name="annotations", db_index=False)
+    rater = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="annotations", db_index=False)
     assignment = models.OneToOneField(
         Assignment, null=True, blank=True, on_delete=models.PROTECT, related_name="annotation"
     )
-    schema_version = models.ForeignKey("schemas.SchemaVersion", on_delete=models.PROTECT, related_name="+")
+    schema_version = models.ForeignKey("schemas.SchemaVersion", on_delete=models.PROTECT, related_name="+", db_index=False)
     values = models.JSONField(help_text="Field key to typed value (choice value, number or text).")
     reasons = models.JSONField(default=dict, blank=True, help_text="Field key to the free-text reason.")
     seconds_spent = models.FloatField(null=True, blank=True)
