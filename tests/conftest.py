@@ -64,3 +64,13 @@ def api_client_for(user):  # type: ignore[no-untyped-def]
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return client
+
+
+@pytest.fixture(autouse=True)
+def _forget_process_caches() -> None:
+    """Per-process caches key on primary keys, which SQLite reuses after a test's rollback."""
+    from annotation_site.core import authentication
+    from annotation_site.labeling import assignments
+
+    assignments._active_members.clear()
+    authentication._cache.clear()
