@@ -219,7 +219,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--images", type=int, default=3000)
     parser.add_argument("--overlap", type=int, default=3, help="the anchor's overlap is 3 (LS_OVERLAP)")
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers; the anchor runs 4")
+    parser.add_argument(
+        "--workers", type=int, default=3, help="gunicorn workers (3 suits 2 cores best here; the anchor runs its default 4)"
+    )
     parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn worker (more than 1: gthread)")
     parser.add_argument("--anchor", action="store_true", help="also run Label Studio in the same run")
     args = parser.parse_args()
