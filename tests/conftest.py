@@ -69,6 +69,10 @@ def api_client_for(user):  # type: ignore[no-untyped-def]
 @pytest.fixture(autouse=True)
 def _forget_process_caches() -> None:
     """Per-process caches key on primary keys, which SQLite reuses after a test's rollback."""
+    from django.apps import apps
+
+    if not apps.ready:  # a pure-module run without the Django plugin has no caches to clear
+        return
     from annotation_site.core import authentication
     from annotation_site.labeling import assignments
 

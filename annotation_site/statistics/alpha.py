@@ -32,6 +32,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+from annotation_site.statistics.matrix import as_ratings
 import scipy.sparse as sp
 
 LEVELS: tuple[str, ...] = ("nominal", "ordinal", "interval", "ratio")
@@ -94,15 +96,6 @@ class _Pairable:
     @property
     def n(self) -> int:
         return int(self.m.sum())
-
-
-def _as_matrix(data: np.ndarray) -> np.ndarray:
-    x = np.asarray(data, dtype=np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"reliability data must be 2-D (raters, units), got shape {x.shape}")
-    if np.isinf(x).any():
-        raise ValueError("reliability data must not contain infinities; use nan for a missing value")
-    return x
 
 
 def _check_level(level: str) -> None:
@@ -217,7 +210,7 @@ def _alpha_from_terms(n: float, observed: float, expected: float) -> float | Non
 
 def _prepare(data: np.ndarray, level: str, value_domain: object) -> tuple[np.ndarray, _Pairable]:
     _check_level(level)
-    x = _as_matrix(data)
+    x = as_ratings(data, units="units")
     _check_domain(x, level, value_domain)
     return x, _pairable(x)
 

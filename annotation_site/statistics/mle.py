@@ -53,6 +53,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from annotation_site.statistics.matrix import as_ratings
+
 
 class MleDegenerateError(FloatingPointError):
     """The fit went to a point where the likelihood is unbounded: some rater's inconsistency (plus the image's
@@ -97,11 +99,7 @@ def subjective_mle(
         absorb it exactly, the inconsistency goes to 0 and the likelihood to infinity, and that rater would then
         dictate the quality of their image. Their bias and inconsistency come back nan.
     """
-    x_se = np.asarray(ratings, dtype=np.float64)
-    if x_se.ndim != 2:
-        raise ValueError(f"ratings must be 2-D (raters, images), got shape {x_se.shape}")
-    if np.isinf(x_se).any():
-        raise ValueError("ratings must not contain infinities; use nan for a missing rating")
+    x_se = as_ratings(ratings)
     n_raters, n_images = x_se.shape
     full = content_ids is not None
     if full:

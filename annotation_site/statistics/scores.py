@@ -10,16 +10,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+
+from annotation_site.statistics.matrix import as_ratings
 from scipy import stats
-
-
-def _as_ratings(ratings: np.ndarray) -> np.ndarray:
-    x = np.asarray(ratings, dtype=np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"ratings must be 2-D (raters, images), got shape {x.shape}")
-    if np.isinf(x).any():
-        raise ValueError("ratings must not contain infinities; use nan for a missing rating")
-    return x
 
 
 def _column_mean_sd(x: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -54,7 +47,7 @@ def mos_table(ratings: np.ndarray) -> MosTable:
     Student's t rather than the 1.96 of BT.500 / sureal's MosModel because an image here often has only 3-10
     ratings, where 1.96 understates the interval (t = 2.78 at n = 5); the two agree for large n.
     """
-    x = _as_ratings(ratings)
+    x = as_ratings(ratings)
     mask = ~np.isnan(x)
     n, mean, sd = _column_mean_sd(x, mask)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -80,7 +73,7 @@ def rater_zscores(ratings: np.ndarray) -> np.ndarray:
     A rater with fewer than two ratings, or who gave the same score every time, has no SD: those ratings become nan
     (there is no scale to normalise them by), rather than being kept raw on a different scale.
     """
-    x = _as_ratings(ratings)
+    x = as_ratings(ratings)
     mask = ~np.isnan(x)
     _, mean, sd = _column_mean_sd(x.T, mask.T)
     usable = np.isfinite(sd) & (sd > 0)
@@ -154,7 +147,7 @@ def split_half(ratings: np.ndarray, *, seed: int = 0, splits: int = 100) -> Spli
     with Spearman-Brown, 2r/(1+r), then averaged over `splits` splits. Images with fewer than two ratings cannot be
     split and are left out. nan when fewer than three images can be split (no meaningful correlation).
     """
-    x = _as_ratings(ratings)
+    x = as_ratings(ratings)
     if splits < 1:
         raise ValueError("splits must be at least 1")
     mask = ~np.isnan(x)
@@ -216,7 +209,7 @@ def rater_table(ratings: np.ndarray) -> RaterTable:
     they are, most of all on images with few ratings. Only images with at least two other ratings are compared, so
     that the reference is itself an average.
     """
-    x = _as_ratings(ratings)
+    x = as_ratings(ratings)
     mask = ~np.isnan(x)
     filled = np.where(mask, x, 0.0)
     total = filled.sum(axis=0)

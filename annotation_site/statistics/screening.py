@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from annotation_site.statistics.matrix import as_ratings
+
 
 @dataclass(frozen=True)
 class Bt500Screening:
@@ -47,11 +49,7 @@ class Bt500Screening:
 
 def bt500_screening(ratings: np.ndarray, *, sd_ddof: int = 1, min_ratings: int = 4) -> Bt500Screening:
     """BT.500 observer screening with the counts behind the decision (see the module docstring for the rule)."""
-    x = np.asarray(ratings, dtype=np.float64)
-    if x.ndim != 2:
-        raise ValueError(f"ratings must be 2-D (raters, images), got shape {x.shape}")
-    if np.isinf(x).any():
-        raise ValueError("ratings must not contain infinities; use nan for a missing rating")
+    x = as_ratings(ratings)
     mask = ~np.isnan(x)
     n = mask.sum(axis=0).astype(np.float64)
     filled = np.where(mask, x, 0.0)
