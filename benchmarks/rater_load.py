@@ -206,10 +206,13 @@ def _database_check(env: dict[str, str], result: dict) -> dict:
 
 def run_anchor(raters: int, seconds: float) -> dict:
     subprocess.run(["bash", str(ANCHOR / "setup.sh")], check=True, stdout=sys.stderr)
-    out = subprocess.run(
-        [sys.executable, str(ANCHOR / "load.py"), "--raters", str(raters), "--seconds", str(seconds)],
-        check=True, capture_output=True, text=True,
-    )
+    try:
+        out = subprocess.run(
+            [sys.executable, str(ANCHOR / "load.py"), "--raters", str(raters), "--seconds", str(seconds)],
+            check=True, capture_output=True, text=True,
+        )
+    finally:
+        subprocess.run(["bash", str(ANCHOR / "setup.sh"), "stop"], check=False, stdout=subprocess.DEVNULL)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

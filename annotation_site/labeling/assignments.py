@@ -52,7 +52,7 @@ class ProjectClosed(AssignmentError):
 
 @dataclass(frozen=True)
 class NoAssignment:
-    """Nothing to label right now, and why: done, daily_cap or lease_limit."""
+    """Nothing to label right now, and why: done, daily_cap, lease_limit, failed_qualification or closed."""
 
     reason: str
 
