@@ -220,7 +220,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--raters", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--images", type=int, default=3000)
+    parser.add_argument("--images", type=int, default=10000, help="enough that 30 s of labeling never empties the pool")
     parser.add_argument("--overlap", type=int, default=3, help="the anchor's overlap is 3 (LS_OVERLAP)")
     parser.add_argument(
         "--workers", type=int, default=3, help="gunicorn workers (3 suits 2 cores best here; the anchor runs its default 4)"

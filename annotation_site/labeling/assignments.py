@@ -459,12 +459,8 @@ def _submit(
             schema_version=assignment.schema_version,
             conflicts_to_caller=True,
         )
-        assignment.status = Assignment.Status.SUBMITTED
-        assignment.finished_at = now
-        assignment.save(update_fields=["status", "finished_at"])
-
+        _assignment_finish(assignment, now)
         if assignment.kind == Assignment.Kind.REGULAR:
-            Image.objects.filter(pk=assignment.image_id).update(label_count=F("label_count") + 1)
             _adapt_overlap(assignment)
         else:
             gold = GoldAnswer.objects.get(image_id=assignment.image_id)
@@ -492,6 +488,28 @@ def _submit(
         else:
             following = _next_after_submit(project, rater, assignment.schema_version)
     return SubmitResult(annotation, created, feedback, following)
+
+
+# PostgreSQL closes the assignment and counts the image's label in one statement.
+_FINISH_SQL = """
+WITH done AS (
+    UPDATE labeling_assignment SET status = 'submitted', finished_at = %(now)s WHERE id = %(id)s RETURNING image_id
+)
+UPDATE images_image SET label_count = images_image.label_count + 1 FROM done WHERE images_image.id = done.image_id
+"""
+
+
+def _assignment_finish(assignment: Assignment, now: datetime) -> None:
+    """Mark the assignment submitted and, for a regular image, count the label on the image."""
+    assignment.status = Assignment.Status.SUBMITTED
+    assignment.finished_at = now
+    if assignment.kind == Assignment.Kind.REGULAR and connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(_FINISH_SQL, {"id": assignment.pk, "now": now})
+        return
+    Assignment.objects.filter(pk=assignment.pk).update(status=assignment.status, finished_at=now)
+    if assignment.kind == Assignment.Kind.REGULAR:
+        Image.objects.filter(pk=assignment.image_id).update(label_count=F("label_count") + 1)
 
 
 def _next_after_submit(project: Project, rater: AbstractBaseUser, schema: SchemaVersion) -> Assignment | NoAssignment:
