@@ -44,7 +44,6 @@ class Image(models.Model):
             models.UniqueConstraint(fields=["project", "sha256"], name="image_bytes_unique_per_project"),
         ]
         indexes = [
-            models.Index(fields=["project", "near_duplicate_of"], name="image_project_neardup_idx"),
             models.Index(
                 fields=["project", "-priority", "assigned_count", "id"],
                 condition=models.Q(is_gold=False),
