@@ -95,7 +95,7 @@ def run_ours(raters: int, seconds: float, images: int, overlap: int, workers: in
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "annotation_site.wsgi:application", "-b", f"127.0.0.1:{port}",
-         "-w", str(workers), "--threads", str(threads), "--log-level", "warning"],
+         "-w", str(workers), "--threads", str(threads), "--preload", "--log-level", "warning"],
         cwd=REPO, env=env, stdout=open(var_dir / "server.log", "w"), stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
