@@ -7,6 +7,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation_site.settings.produc
 
 application = get_wsgi_application()
 
-# Load every view module now rather than on a worker's first request, so no rater meets a cold worker
-# (with gunicorn --preload this happens once, before the workers fork).
-get_resolver().url_patterns
+# Import the URLconf, and with it every view module, now rather than on a worker's first request, so no
+# rater meets a cold worker (with gunicorn --preload this happens once, before the workers fork).
+get_resolver().check()

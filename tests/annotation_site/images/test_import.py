@@ -69,7 +69,7 @@ def test_a_second_run_of_the_same_import_changes_nothing(project, tmp_path, medi
 
     assert list(Image.objects.order_by("id").values_list("id", "sha256")) == rows
     assert _stored_files(media_root) == files
-    assert f"0 imported" in output.splitlines()[-1]
+    assert "0 imported" in output.splitlines()[-1]
 
 
 def test_it_skips_exact_duplicates_and_flags_near_duplicates(project):
