@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Avg
-from django.utils import timezone
-
 from annotation_site.predictions.models import Prediction
 
-from .models import Annotation, Assignment
+from .models import Assignment
 
 
 def assignment_payload(assignment: Assignment) -> dict:
@@ -33,15 +29,3 @@ def assignment_payload(assignment: Assignment) -> dict:
         if prediction is not None:
             payload["prediction"] = {"model_version": prediction.model_version, "values": prediction.values}
     return payload
-
-
-def rater_progress(*, project_id: int, rater: AbstractBaseUser) -> dict:
-    """The rater's own figures: labels in total and today, and gold accuracy."""
-    mine = Annotation.objects.filter(project_id=project_id, rater=rater)
-    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    gold = mine.filter(gold_score__isnull=False).aggregate(accuracy=Avg("gold_score"))["accuracy"]
-    return {
-        "labels": mine.filter(gold_score__isnull=True).count(),
-        "labels_today": mine.filter(created_at__gte=start).count(),
-        "gold_accuracy": gold,
-    }

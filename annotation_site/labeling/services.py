@@ -7,11 +7,12 @@ import math
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 
-from annotation_site.images.models import Image
+from annotation_site.images.models import GoldAnswer, Image
 from annotation_site.schemas.models import SchemaVersion
 from annotation_site.schemas.selectors import schema_spec, schema_version_current
 from annotation_site.schemas.spec import LabelError
 
+from .gold import gold_values_clean
 from .models import Annotation, Assignment
 
 MAX_SECONDS_SPENT = 24 * 3600
@@ -91,3 +92,30 @@ def _replayed(existing: Annotation, image: Image) -> tuple[Annotation, bool]:
             f"idempotency key already used for a label on image #{existing.image_id}, not image #{image.pk}"
         )
     return existing, False
+
+
+def gold_answer_set(
+    *,
+    image: Image,
+    values: object,
+    tolerances: object = None,
+    feedback: str = "",
+    for_qualification: bool = False,
+) -> GoldAnswer:
+    """Make an image a gold image with a known answer, validated against the project's current schema
+    (ValueError naming the bad key). Gold images leave the pool of regular images and every statistic."""
+    spec = schema_spec(schema_version=schema_version_current(project=image.project))
+    clean_values, clean_tolerances = gold_values_clean(spec, values, tolerances or {})
+    with transaction.atomic():
+        gold, _ = GoldAnswer.objects.update_or_create(
+            image=image,
+            defaults={
+                "values": clean_values,
+                "tolerances": clean_tolerances,
+                "feedback": feedback,
+                "for_qualification": for_qualification,
+            },
+        )
+        Image.objects.filter(pk=image.pk).update(is_gold=True)
+    image.is_gold = True
+    return gold

@@ -165,10 +165,6 @@ def _flag(row: RaterQuality, fields: list) -> None:
         row.flags.append("rejected by BT.500 screening")
 
 
-def rater_quality_of(*, project: Project, rater_id: int) -> RaterQuality | None:
-    return next((row for row in project_rater_quality(project=project) if row.rater_id == rater_id), None)
-
-
 def rater_own_figures(*, project: Project, rater_id: int) -> dict:
     """What a rater sees of themselves: labels, labels today, gold accuracy, and agreement with the
     consensus of the others on the images they labeled (their own images only, so it stays cheap)."""
