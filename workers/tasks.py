@@ -5,6 +5,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from annotation_site.images.services import images_near_duplicates_refresh
+from annotation_site.labeling.assignments import leases_expire
 from annotation_site.projects.models import Project
 
 
@@ -15,3 +16,10 @@ def refresh_near_duplicates(project_id: int) -> int:
     if project is None:
         return 0
     return images_near_duplicates_refresh(project=project)
+
+
+@shared_task(name="labeling.expire_leases", acks_late=True)
+def expire_leases() -> int:
+    """Return every project's abandoned images to the pool (the labeling path only looks when its pool
+    seems empty). Idempotent: an expired lease is expired once."""
+    return sum(leases_expire(project=project) for project in Project.objects.filter(is_active=True))

@@ -131,6 +131,10 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Run with `celery -A workers beat` (one per deployment) or a worker started with -B.
+CELERY_BEAT_SCHEDULE = {
+    "expire-leases": {"task": "labeling.expire_leases", "schedule": 60.0},
+}
 
 # --- Files: a local folder, or any S3-compatible store when AWS_STORAGE_BUCKET_NAME is set.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")

@@ -36,7 +36,11 @@ class Command(BaseCommand):
         log_path = Path(settings.VAR_DIR) / "worker.log"
         with open(log_path, "ab") as log:
             worker = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool", "solo", "--loglevel", "INFO"],
+                [
+                    sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool", "solo", "--loglevel", "INFO",
+                    # The demo's one worker also runs the periodic tasks (beat), e.g. the lease sweep.
+                    "--beat", "--schedule", str(Path(settings.VAR_DIR) / "celerybeat-schedule"),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=settings.BASE_DIR,
