@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,8 @@ class Command(BaseCommand):
         for login in logins:
             self.stdout.write(f"  {login.role:5}  {login.username} / {login.password}")
         self.stdout.write(f"Celery worker (pid {worker.pid}) logs to {log_path}. Stop both with Ctrl-C.\n")
+        # A plain kill must stop the worker too, as Ctrl-C does: both unwind through the finally below.
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
         try:
             call_command("runserver", f"{options['host']}:{options['port']}", use_reloader=False)
         finally:
