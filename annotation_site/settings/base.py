@@ -109,7 +109,7 @@ CELERY_RESULT_BACKEND = (
     env_str("CELERY_RESULT_BACKEND") or REDIS_URL or f"file://{CELERY_QUEUE_DIR / 'results'}"
 )
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for _folder in ("queue", "processed", "results"):
+    for _folder in ("queue", "processed", "results", "control"):
         (CELERY_QUEUE_DIR / _folder).mkdir(parents=True, exist_ok=True)
     # kombu's filesystem transport: a folder of message files that any process on this machine
     # shares, so the demo runs a real worker without Redis or RabbitMQ.
@@ -117,6 +117,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(CELERY_QUEUE_DIR / "queue"),
         "data_folder_out": str(CELERY_QUEUE_DIR / "queue"),
         "processed_folder": str(CELERY_QUEUE_DIR / "processed"),
+        "control_folder": str(CELERY_QUEUE_DIR / "control"),  # else kombu writes ./control in the cwd
         "store_processed": False,
     }
 else:

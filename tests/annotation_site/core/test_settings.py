@@ -76,6 +76,9 @@ def test_without_any_server_configured_the_defaults_need_none() -> None:
         "print(settings.DATABASES['default']['ENGINE'])\n"
         "print(settings.CELERY_BROKER_URL)\n"
         "print(settings.CACHES['default']['BACKEND'])\n"
+        "from pathlib import Path\n"
+        "options = settings.CELERY_BROKER_TRANSPORT_OPTIONS\n"
+        "print(all(Path(options[k]).is_relative_to(settings.VAR_DIR) for k in options if k.endswith('_folder')))\n"
     )
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL"}}
     env["DJANGO_SETTINGS_MODULE"] = "annotation_site.settings.dev"
@@ -87,6 +90,7 @@ def test_without_any_server_configured_the_defaults_need_none() -> None:
         "django.db.backends.sqlite3",
         "filesystem://",
         "django.core.cache.backends.locmem.LocMemCache",
+        "True",  # every folder of the embedded broker lives under var/, none in the working directory
     ]
 
 
