@@ -109,7 +109,8 @@ def _membership_get_or_join(project: Project, rater: AbstractBaseUser) -> Member
     return membership
 
 
-def _start_of_day(now: datetime) -> datetime:
+def start_of_day(now: datetime) -> datetime:
+    """Midnight of `now`'s day in the site's time zone: where a rater's "today" begins."""
     local = timezone.localtime(now)
     return local.replace(hour=0, minute=0, second=0, microsecond=0)
 
@@ -309,7 +310,7 @@ def assignment_next(
             raise ProjectClosed("you did not pass the qualification round of this project")
 
     if project.daily_cap is not None:
-        today = Annotation.objects.filter(rater=rater, project=project, created_at__gte=_start_of_day(now)).count()
+        today = Annotation.objects.filter(rater=rater, project=project, created_at__gte=start_of_day(now)).count()
         if today >= project.daily_cap:
             return NoAssignment("daily_cap")
     if project.gold_rate > 0 and (rng or random).random() < project.gold_rate:

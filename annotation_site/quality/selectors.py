@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from django.db.models import Avg, Count, Q, QuerySet
+from django.utils import timezone
 
+from annotation_site.labeling.assignments import start_of_day
 from annotation_site.labeling.models import Annotation, Assignment
 from annotation_site.projects.models import Project
 from annotation_site.raters.models import Membership
@@ -168,10 +170,8 @@ def _flag(row: RaterQuality, fields: list) -> None:
 def rater_own_figures(*, project: Project, rater_id: int) -> dict:
     """What a rater sees of themselves: labels, labels today, gold accuracy, and agreement with the
     consensus of the others on the images they labeled (their own images only, so it stays cheap)."""
-    from django.utils import timezone
-
     mine = Annotation.objects.filter(project=project, rater_id=rater_id)
-    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    start = start_of_day(timezone.now())
     gold = mine.filter(gold_score__isnull=False).aggregate(accuracy=Avg("gold_score"), n=Count("id"))
     figures = {
         "labels": mine.filter(image__is_gold=False).count(),

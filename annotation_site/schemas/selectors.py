@@ -13,8 +13,11 @@ _parsed_specs: dict[tuple[int, str], SchemaSpec] = {}
 
 
 def schema_version_current(*, project: Project) -> SchemaVersion:
-    """The project's newest schema version (SchemaVersion.DoesNotExist when it has none)."""
-    return SchemaVersion.objects.filter(project=project).order_by("-version")[:1].get()
+    """The project's newest schema version, which schema_version_create keeps on the project
+    (SchemaVersion.DoesNotExist when it has none)."""
+    if project.current_schema_id is None:
+        raise SchemaVersion.DoesNotExist(f"project {project.slug!r} has no schema")
+    return project.current_schema
 
 
 def schema_spec(*, schema_version: SchemaVersion) -> SchemaSpec:
