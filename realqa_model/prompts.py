@@ -46,6 +46,7 @@ Chain of thought (RealQA's "regular form", CoT2 of the dataset figure), see :fun
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 import re
@@ -63,6 +64,8 @@ __all__ = [
     "cot_question",
     "cot_answer",
     "parse_cot_answer",
+    "PreparedSchema",
+    "prepare_schema",
 ]
 
 #: The image placeholder LLaMA-Factory replaces with the image tokens; every question starts with it.
@@ -182,7 +185,7 @@ def cot_question(*, regular_form: bool = True) -> str:
 
 
 def cot_answer(
-    schema: Mapping[str, Any],
+    schema: Mapping[str, Any] | PreparedSchema,
     values: Mapping[str, Any],
     reasons: Mapping[str, str],
     final_key: str,
@@ -220,14 +223,17 @@ def cot_answer(
     9.995, and ``parse_cot_answer(schema, cot_answer(schema, values, reasons, ...))`` gives back
     the values and the normalised reasons.
 
+    ``schema`` is the schema dict or a :func:`prepare_schema` of it (the same answer, without
+    checking the schema again on every call).
+
     Raises:
         ValueError: a key of ``values`` or ``reasons`` is not a schema field, a value does not
             suit its field, a reason is given for a text field, ``final_key`` is not a score
             field, ``final_value`` is outside the field's range or [0, 10], or a reason or text
             contains ", N.M <Header>:", which would read as an item of the template.
     """
-    fields = _check_schema(schema)
-    by_key = {field["key"]: field for field in fields}
+    prepared = prepare_schema(schema)
+    by_key = prepared.by_key
     for name, mapping in (("values", values), ("reasons", reasons)):
         unknown = sorted(str(key) for key in mapping if key not in by_key)
         if unknown:
@@ -246,36 +252,45 @@ def cot_answer(
     final_value = _check_number(final_field, final_value, where=f"final_value for {final_key}", whole=False)
     final_text = format_score(final_value)
 
-    headers = _headers(fields)
-    item_re = _item_regex(headers, before=_BEFORE_ITEM_IN_TEXT)
+    item_re = prepared.item_re_in_text
     sections: list[list[str]] = []
-    for level in COT_LEVEL_ORDER:
+    for level_fields in prepared.by_level:
         items: list[str] = []
-        for field in fields:
+        for field in level_fields:
             key = field["key"]
-            if field["level"] != level or key == final_key:
+            if key == final_key:
                 continue
             raw = values.get(key)
             if raw is None:
                 continue
-            value = _check_value(field, raw, where=key)
-            if field["kind"] == "text":
-                value = _cot_text(value)
-                if not value:
-                    continue
-                _reject_item_lookalike(item_re, value, f"{key}: the text")
-            header = _header(field)
+            kind = field["kind"]
+            if kind in _CHOICE_KINDS:
+                labels = prepared.choice_labels[key]
+                if not isinstance(raw, str) or raw not in labels:
+                    _check_value(field, raw, where=key)  # raises with the usual message
+                shown = labels[raw]
+            else:
+                value = _check_value(field, raw, where=key)
+                if kind == "text":
+                    value = _cot_text(value)
+                    if not value:
+                        continue
+                    _reject_item_lookalike(item_re, value, f"{key}: the text")
+                    shown = value
+                else:
+                    shown = _format_value(field, value)
+            header = prepared.header[key]
             reason = reasons.get(key)
             if reason is not None:
                 if not isinstance(reason, str):
                     raise ValueError(f"{key}: the reason must be text, not {type(reason).__name__}")
                 reason = _cot_text(reason)
             if reason:
-                if field["kind"] == "text":
+                if kind == "text":
                     raise ValueError(f"{key}: a text field takes no reason")
                 _reject_item_lookalike(item_re, reason, f"{key}: the reason")
                 items.append(f"Reason for {header}: {reason}")
-            items.append(f"{header}: {_cot_value(field, value)}")
+            items.append(f"{header}: {shown}")
         if items:
             sections.append(items)
 
@@ -288,7 +303,7 @@ def cot_answer(
     return f"{', '.join(numbered)}. {final}" if numbered else final
 
 
-def parse_cot_answer(schema: Mapping[str, Any], text: str) -> ParsedCot:
+def parse_cot_answer(schema: Mapping[str, Any] | PreparedSchema, text: str) -> ParsedCot:
     """Read the attribute values, reasons and final score back out of a :func:`cot_answer` text.
 
     Meant for evaluating a model's chain of thought against the template. Returns a
@@ -311,7 +326,7 @@ def parse_cot_answer(schema: Mapping[str, Any], text: str) -> ParsedCot:
     followed by its own field's value, an empty value, and a value that does not suit its
     field (not a choice, not a whole number, outside min/max).
     """
-    fields = _check_schema(schema)
+    prepared = prepare_schema(schema)
     if not isinstance(text, str):
         raise TypeError(f"text must be a string, not {type(text).__name__}")
     final = _FINAL_RE.search(text)
@@ -325,10 +340,10 @@ def parse_cot_answer(schema: Mapping[str, Any], text: str) -> ParsedCot:
     if body.endswith("."):
         body = body[:-1].rstrip()
 
-    headers = _headers(fields)
-    rank = {key: index for index, key in enumerate(_cot_order(fields))}
-    by_key = {field["key"]: field for field in fields}
-    matches = list(_item_regex(headers, before=_BEFORE_ITEM).finditer(body))
+    headers = prepared.headers
+    rank = prepared.rank
+    by_key = prepared.by_key
+    matches = list(prepared.item_re_in_answer.finditer(body))
     if body and (not matches or matches[0].start() != 0):
         first = _item_regex(headers, before=_BEFORE_ANYWHERE).search(body)
         if first is None:
@@ -376,6 +391,53 @@ def parse_cot_answer(schema: Mapping[str, Any], text: str) -> ParsedCot:
     if pending_reason is not None:
         raise ValueError(f"the reason for {pending_reason} is not followed by its value")
     return {"values": values, "reasons": reasons, "final_score": final_score}
+
+
+# --------------------------------------------------------------------------- prepared schemas
+
+
+class PreparedSchema:
+    """A schema checked once, with what :func:`cot_answer` and :func:`parse_cot_answer` derive
+    from it (headers, item patterns, choice labels) worked out once.
+
+    Both functions take one in place of the schema dict and give the same results; pass one
+    when writing or reading many answers for the same schema (a release writes one per image,
+    and checking the schema took most of the time). It holds a deep copy of the schema, so later
+    changes to the dict do not reach it: prepare again after changing the schema.
+    """
+
+    __slots__ = ("schema", "fields", "by_key", "by_level", "header", "headers", "rank", "choice_labels",
+                 "item_re_in_text", "item_re_in_answer")
+
+    def __init__(self, schema: Mapping[str, Any]) -> None:
+        if isinstance(schema, PreparedSchema):
+            schema = schema.schema
+        self.schema: Mapping[str, Any] = copy.deepcopy(schema)
+        fields = _check_schema(self.schema)
+        self.fields: tuple[Mapping[str, Any], ...] = tuple(fields)
+        self.by_key: dict[str, Mapping[str, Any]] = {field["key"]: field for field in fields}
+        self.by_level: tuple[tuple[Mapping[str, Any], ...], ...] = tuple(
+            tuple(field for field in fields if field["level"] == level) for level in COT_LEVEL_ORDER
+        )
+        self.header: dict[str, str] = {field["key"]: _header(field) for field in fields}
+        self.headers = _headers(fields)
+        self.rank: dict[str, int] = {key: index for index, key in enumerate(_cot_order(fields))}
+        self.choice_labels: dict[str, dict[str, str]] = {
+            field["key"]: {choice["value"]: _lower_first(choice["label"]) for choice in reversed(field["choices"])}
+            for field in fields
+            if field["kind"] in _CHOICE_KINDS
+        }
+        self.item_re_in_text = _item_regex(self.headers, before=_BEFORE_ITEM_IN_TEXT)
+        self.item_re_in_answer = _item_regex(self.headers, before=_BEFORE_ITEM)
+
+
+def prepare_schema(schema: Mapping[str, Any] | PreparedSchema) -> PreparedSchema:
+    """The schema as a :class:`PreparedSchema` (itself when it is one already).
+
+    Raises:
+        ValueError: the schema is malformed, or two fields have the same header.
+    """
+    return schema if isinstance(schema, PreparedSchema) else PreparedSchema(schema)
 
 
 # --------------------------------------------------------------------------- schema checks

@@ -13,7 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from realqa_model.numeric import format_score, parse_score
-from realqa_model.prompts import answer_text, cot_answer, cot_question, field_question, parse_cot_answer
+from realqa_model.prompts import (
+    answer_text,
+    cot_answer,
+    cot_question,
+    field_question,
+    parse_cot_answer,
+    prepare_schema,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SCHEMA: dict[str, Any] = json.loads((REPO / "fixtures" / "realqa_schema.json").read_text())
@@ -446,3 +453,57 @@ def test_a_schema_without_fields_or_with_a_repeated_key_is_rejected() -> None:
     schema = {"fields": [FIELDS["clarity"], FIELDS["clarity"]]}
     with pytest.raises(ValueError, match="two fields with key 'clarity'"):
         parse_cot_answer(schema, "The final score is <6.59>.")
+
+
+# --------------------------------------------------------------------------- prepared schemas
+
+PREPARED = prepare_schema(SCHEMA)
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(labels(), st.sampled_from(["quality", "aesthetics", "composition"]), st.floats(min_value=1, max_value=9.99))
+def test_a_prepared_schema_writes_and_reads_the_same_answers_as_the_schema_dict(
+    drawn: tuple[dict[str, Any], dict[str, str]], final_key: str, final: float
+) -> None:
+    values, reasons = drawn
+    text = cot_answer(SCHEMA, values, reasons, final_key, final)
+    assert cot_answer(PREPARED, values, reasons, final_key, final) == text
+    assert parse_cot_answer(PREPARED, text) == parse_cot_answer(SCHEMA, text)
+
+
+@pytest.mark.parametrize(
+    "values, reasons, final_key, reason",
+    [
+        ({"clarity": "sharp"}, {}, "aesthetics", "clarity: 'sharp' is not one of bad, poor"),
+        ({"clarity": ["good"]}, {}, "aesthetics", r"clarity: \['good'\] is not one of"),
+        ({"composition": 7.5}, {}, "aesthetics", "composition: must be a whole number"),
+        ({"nope": 1}, {}, "aesthetics", "values has keys that are not fields of the schema: nope"),
+        ({"composition": 7}, {"composition": "ok, 2.1 Subject Integrity: x"}, "aesthetics", "would read as an item"),
+        ({}, {}, "clarity", "not an integer or continuous score"),
+    ],
+)
+def test_a_prepared_schema_rejects_what_the_schema_dict_rejects(
+    values: dict[str, Any], reasons: dict[str, str], final_key: str, reason: str
+) -> None:
+    for schema in (SCHEMA, PREPARED):
+        with pytest.raises(ValueError, match=reason):
+            cot_answer(schema, values, reasons, final_key, 6.5)
+
+
+def test_a_prepared_schema_is_a_snapshot_that_later_edits_of_the_dict_do_not_reach() -> None:
+    schema = copy.deepcopy(SCHEMA)
+    prepared = prepare_schema(schema)
+    before = cot_answer(prepared, VALUES, REASONS, "aesthetics", 6.587)
+    next(f for f in schema["fields"] if f["key"] == "clarity")["label"] = "Sharpness"
+    assert cot_answer(prepared, VALUES, REASONS, "aesthetics", 6.587) == before == EXPECTED_COT
+    assert "Sharpness: good" in cot_answer(schema, VALUES, REASONS, "aesthetics", 6.587)
+    assert prepare_schema(prepared) is prepared
+
+
+def test_preparing_a_malformed_schema_names_the_problem() -> None:
+    with pytest.raises(ValueError, match="schema must be a dict with a 'fields' list"):
+        prepare_schema({"name": "x"})
+    schema = copy.deepcopy(SCHEMA)
+    schema["fields"].append({**FIELDS["composition"], "key": "composition_2", "label": "COMPOSITION"})
+    with pytest.raises(ValueError, match="fields composition and composition_2 have the same header"):
+        prepare_schema(schema)
