@@ -32,6 +32,7 @@ class Image(models.Model):
     # every change is a conditional UPDATE (see annotation_site/labeling/assignment.py).
     is_gold = models.BooleanField(default=False, help_text="Gold images have known answers and never reach statistics.")
     priority = models.FloatField(default=0.0, help_text="Higher first; set by the model-in-the-loop strategy.")
+    priority_reason = models.CharField(max_length=200, blank=True, help_text="Why the strategy put the image there.")
     assigned_count = models.PositiveSmallIntegerField(default=0, help_text="Live leases plus submitted labels.")
     label_count = models.PositiveSmallIntegerField(default=0, help_text="Submitted labels.")
     wanted_count = models.PositiveSmallIntegerField(

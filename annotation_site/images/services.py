@@ -13,6 +13,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from annotation_site.core.tasks import enqueue
 from annotation_site.projects.models import Project
 
 from .imaging import ImagingLimits
@@ -22,6 +23,8 @@ from .pipeline import Decoded, Refused, decode_sources
 from .sources import Source, Unusable
 
 logger = logging.getLogger(__name__)
+
+PRESCORE_BATCH = 32
 
 Outcome = Literal["imported", "duplicate", "rejected"]
 
@@ -186,6 +189,10 @@ def images_import(
         else:
             record(image_store(project=project, decoded=result, index=index))
     logger.info("import into %s: %s", project.slug, report.summary())
+    imported = [line.image_id for line in report.lines if line.outcome == "imported"]
+    for start in range(0, len(imported), PRESCORE_BATCH):
+        # A new image is pre-scored without anyone asking; the workers' sweep covers a lost message.
+        enqueue("model.prescore_images", args=[imported[start : start + PRESCORE_BATCH]])
     return report
 
 

@@ -10,7 +10,8 @@ class Prediction(models.Model):
 
     image = models.ForeignKey("images.Image", on_delete=models.CASCADE, related_name="predictions")
     model_version = models.CharField(max_length=120)
-    values = models.JSONField(help_text='Field key to {"value": ..., "uncertainty": ...}.')
+    values = models.JSONField(help_text='Field key to {"value": ..., "confidence": ..., "uncertainty": ...}.')
+    uncertainty = models.FloatField(default=0.0, help_text="One number to rank images by; higher is less sure.")
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
@@ -21,3 +22,42 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"prediction image #{self.image_id} by {self.model_version}"
+
+
+class ImageFeatures(models.Model):
+    """The model's input features of one image, computed once per feature extractor version, so that a
+    retrained model scores a whole project without decoding a single photo again. The features also
+    serve as the embedding that keeps active-learning batches diverse."""
+
+    image = models.ForeignKey("images.Image", on_delete=models.CASCADE, related_name="features", db_index=False)
+    version = models.CharField(max_length=60)
+    vector = models.BinaryField(help_text="float32, little-endian.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["image", "version"], name="features_once_per_image_and_version")]
+
+    def __str__(self) -> str:
+        return f"features of image #{self.image_id} ({self.version})"
+
+
+class ModelRun(models.Model):
+    """One training of a project's model: what it learnt from and how well it does on held-out images.
+    The runs in order are the project's learning curve; the newest finished run scores new images."""
+
+    project = models.ForeignKey("projects.Project", on_delete=models.CASCADE, related_name="model_runs")
+    model_version = models.CharField(max_length=120)
+    scorer = models.CharField(max_length=40, default="cpu-multihead")
+    checkpoint = models.CharField(max_length=255, help_text="Folder in the default storage holding the weights.")
+    images_used = models.PositiveIntegerField(help_text="Images with consensus labels it was trained on.")
+    labels_used = models.PositiveIntegerField(help_text="Labels behind that consensus.")
+    metrics = models.JSONField(default=dict, help_text='realqa_model.evaluation on the held-out images: {"fields": {key: {srcc, plcc, accuracy, n}}}.')
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "model_version"], name="model_run_once_per_version")]
+        indexes = [models.Index(fields=["project", "-created_at"], name="model_run_project_newest_idx")]
+        get_latest_by = "created_at"
+
+    def __str__(self) -> str:
+        return f"{self.model_version} on {self.images_used} images"

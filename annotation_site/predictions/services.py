@@ -1,13 +1,119 @@
-"""Writes for model predictions."""
+"""Writes for the model in the loop: features, predictions, training runs and the priority order."""
 
 from __future__ import annotations
 
+import numpy as np
+from django.db import transaction
+
 from annotation_site.images.models import Image
+from annotation_site.projects.models import Project
 
-from .models import Prediction
+from .models import ImageFeatures, ModelRun, Prediction
+from .priority import disagreement, rank_images
+from .selectors import consensus_labels, features_matrix, model_run_current, project_spec
+
+# The share of labelled images whose model-consensus disagreement earns them one more rater.
+DISAGREEMENT_SHARE = 0.05
+DISAGREEMENT_MIN = 0.25
 
 
-def prediction_store(*, image: Image, model_version: str, values: dict) -> tuple[Prediction, bool]:
+def prediction_store(*, image: Image | int, model_version: str, values: dict, uncertainty: float = 0.0) -> tuple[Prediction, bool]:
     """Store a model's prediction once per image and model version; a redelivered task that stores
     the same prediction again changes nothing and gets the stored row back."""
-    return Prediction.objects.get_or_create(image=image, model_version=model_version, defaults={"values": values})
+    image_id = image if isinstance(image, int) else image.pk
+    return Prediction.objects.get_or_create(
+        image_id=image_id, model_version=model_version, defaults={"values": values, "uncertainty": uncertainty}
+    )
+
+
+def features_store(*, image_id: int, version: str, vector: np.ndarray) -> bool:
+    """Keep an image's features for a feature-extractor version; False when they were there already."""
+    _, created = ImageFeatures.objects.get_or_create(
+        image_id=image_id, version=version, defaults={"vector": np.asarray(vector, dtype="<f4").tobytes()}
+    )
+    return created
+
+
+def model_run_record(
+    *, project: Project, model_version: str, scorer: str, checkpoint: str, images_used: int, labels_used: int, metrics: dict
+) -> ModelRun:
+    run, _ = ModelRun.objects.get_or_create(
+        project=project,
+        model_version=model_version,
+        defaults={
+            "scorer": scorer,
+            "checkpoint": checkpoint,
+            "images_used": images_used,
+            "labels_used": labels_used,
+            "metrics": metrics,
+        },
+    )
+    return run
+
+
+def _comparable_fields(project: Project) -> list[tuple[str, str, float]]:
+    spec = project_spec(project=project)
+    out = []
+    for f in spec.fields:
+        if f.is_score:
+            out.append((f.key, "score", float(f.max - f.min)))
+        elif f.is_choice:
+            out.append((f.key, "choice", 1.0))
+    return out
+
+
+def priorities_recompute(*, project: Project, features_version: str | None = None, batch_size: int = 200, seed: int = 0) -> int:
+    """Reorder the project's unlabelled images by its strategy and give the labelled images on which the
+    current model and the raters disagree most one more rater. Returns how many images it ordered."""
+    run = model_run_current(project=project)
+    candidates = list(
+        Image.objects.filter(project=project, is_gold=False, label_count=0).order_by("pk").values_list("pk", flat=True)
+    )
+    uncertainty = np.full(len(candidates), np.nan)
+    predictions: dict[int, dict] = {}
+    if run is not None:
+        rows = Prediction.objects.filter(model_version=run.model_version, image__project=project)
+        for image_id, unc, values in rows.values_list("image_id", "uncertainty", "values").iterator(chunk_size=2000):
+            predictions[image_id] = {"uncertainty": unc, "values": values}
+        uncertainty = np.array([predictions.get(i, {}).get("uncertainty", np.nan) for i in candidates], dtype=float)
+    embeddings = None
+    if features_version and candidates and project.priority_strategy == Project.Strategy.ACTIVE:
+        found = features_matrix(image_ids=candidates, version=features_version)
+        if len(found) == len(candidates):
+            embeddings = np.stack([found[i] for i in candidates])
+    ranking = rank_images(
+        strategy=project.priority_strategy, uncertainty=uncertainty, embeddings=embeddings, batch_size=batch_size, seed=seed
+    )
+    updates = [
+        Image(pk=pk, priority=float(p), priority_reason=reason[:200])
+        for pk, p, reason in zip(candidates, ranking.priority, ranking.reasons)
+    ]
+    with transaction.atomic():
+        Image.objects.bulk_update(updates, ["priority", "priority_reason"], batch_size=1000)
+        if run is not None and project.priority_strategy != Project.Strategy.RANDOM:
+            _ask_more_raters_where_model_disagrees(project, predictions)
+    return len(updates)
+
+
+def _ask_more_raters_where_model_disagrees(project: Project, predictions: dict[int, dict]) -> None:
+    fields = _comparable_fields(project)
+    consensus = consensus_labels(project=project).labels
+    scored = []
+    for image_id, row in consensus.items():
+        if image_id not in predictions:
+            continue
+        guess = {key: value.get("value") for key, value in predictions[image_id]["values"].items()}
+        d = disagreement(predicted=guess, consensus=row, fields=fields)
+        if d is not None and d >= DISAGREEMENT_MIN:
+            scored.append((d, image_id))
+    scored.sort(reverse=True)
+    top = scored[: max(1, int(DISAGREEMENT_SHARE * len(consensus)))] if scored else []
+    for d, image_id in top:
+        # One more rater at a time, up to the project's maximum; adaptive overlap takes it from there.
+        image = Image.objects.only("label_count", "wanted_count").get(pk=image_id)
+        wanted = min(max(image.wanted_count, image.label_count) + 1, project.max_overlap)
+        if wanted > image.wanted_count and wanted > image.label_count:
+            Image.objects.filter(pk=image_id).update(
+                wanted_count=wanted, priority=1.0 + d, priority_reason=f"model and consensus disagree by {d:.2f} (share of the scale)"
+            )
+

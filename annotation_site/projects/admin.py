@@ -71,6 +71,8 @@ class MultipleFileField(forms.FileField):
 
     def clean(self, data: object, initial: object = None) -> list:
         if isinstance(data, (list, tuple)):
+            if not data and self.required:  # a POST without any file: say so rather than import nothing
+                raise forms.ValidationError(self.error_messages["required"], code="required")
             return [super(MultipleFileField, self).clean(item, initial) for item in data]
         return [super().clean(data, initial)]
 
@@ -129,7 +131,8 @@ class ProjectAdmin(admin.ModelAdmin):
         if not self.has_change_permission(request, project):
             raise PermissionDenied
         report = None
-        form = UploadForm(request.POST or None, request.FILES or None)
+        # Bound on every POST, even an empty one, so a POST without files is told what is missing.
+        form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
         wants_json = request.headers.get("Accept") == "application/json"
         if request.method == "POST":
             if not form.is_valid():

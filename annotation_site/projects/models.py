@@ -38,6 +38,21 @@ class Project(models.Model):
         default=False,
         help_text="Show raters the model's guess. Off by default: a visible guess anchors raters towards it.",
     )
+    class Strategy(models.TextChoices):
+        ACTIVE = "active", "Active: model uncertainty, diverse batches, model-consensus disagreement"
+        UNCERTAINTY = "uncertainty", "Uncertainty only"
+        RANDOM = "random", "Random (the control)"
+
+    priority_strategy = models.CharField(
+        max_length=12,
+        choices=Strategy.choices,
+        default=Strategy.ACTIVE,
+        help_text="How the model orders the images raters get next. Random is the control to compare against.",
+    )
+    retrain_min_new_labels = models.PositiveIntegerField(
+        default=50,
+        help_text="Retrain the project's model once this many images gained consensus labels since the last training.",
+    )
     is_active = models.BooleanField(default=True, help_text="Inactive projects are hidden from raters.")
     open_to_all_raters = models.BooleanField(
         default=True, help_text="Any rater may join. Off: only raters staff added (a membership) see the project."

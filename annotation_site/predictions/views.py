@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_http_methods, require_POST
+
+from annotation_site.core.tasks import enqueue
+from annotation_site.projects.models import Project
+
+from .forms import ModelSettingsForm
+from .plots import line_svg, scatter_svg
+from .selectors import model_run_current, model_runs, model_vs_consensus, priority_queue, project_spec
+
+
+def _learning_curves(project: Project) -> list[dict]:
+    """One curve per field: the held-out figure of each training against the images it learnt from."""
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for run in model_runs(project=project):
+        for key, figures in run.metrics.get("fields", {}).items():
+            value = figures.get("srcc", figures.get("accuracy"))
+            if value is not None:
+                curves.setdefault(key, []).append((run.images_used, value))
+    return [
+        {"key": key, "svg": mark_safe(line_svg(points, x_label="labelled images", y_label="held-out SRCC / accuracy", y_low=min(0.0, min(p[1] for p in points))))}
+        for key, points in curves.items()
+    ]
+
+
+@staff_member_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def model_page(request: HttpRequest, slug: str) -> HttpResponse:
+    project = get_object_or_404(Project.objects.select_related("current_schema"), slug=slug)
+    form = ModelSettingsForm(request.POST or None, instance=project)
+    if request.method == "POST":
+        if form.is_valid():
+            form.save()
+            enqueue("model.recompute_priorities", args=[project.pk])
+            messages.success(request, "Saved. The queue is being reordered with the new strategy.")
+            return redirect("model-page", slug=project.slug)
+    run = model_run_current(project=project)
+    fields = []
+    if run is not None and project.current_schema is not None:
+        spec = {f.key: f for f in project_spec(project=project).fields}
+        for comparison in model_vs_consensus(project=project, model_version=run.model_version):
+            svg = ""
+            if comparison.kind == "score" and comparison.points:
+                f = spec[comparison.key]
+                svg = mark_safe(scatter_svg(comparison.points, low=float(f.min), high=float(f.max), x_label="raters' mean", y_label="model"))
+            fields.append({"comparison": comparison, "svg": svg})
+    return render(
+        request,
+        "predictions/model.html",
+        {
+            "project": project,
+            "form": form,
+            "run": run,
+            "runs": list(model_runs(project=project)),
+            "fields": fields,
+            "curves": _learning_curves(project),
+            "queue": priority_queue(project=project),
+        },
+    )
+
+
+@staff_member_required
+@require_POST
+def model_retrain(request: HttpRequest, slug: str) -> HttpResponse:
+    project = get_object_or_404(Project, slug=slug)
+    enqueue("model.retrain_project", args=[project.pk, True])
+    messages.success(request, "Retraining was queued; follow it under Background jobs in the admin.")
+    return redirect("model-page", slug=project.slug)

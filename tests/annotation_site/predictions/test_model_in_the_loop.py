@@ -1,0 +1,163 @@
+"""The model in the loop on the web side: consensus it learns from, the queue order it sets, the staff page."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from annotation_site.images.models import Image
+from annotation_site.predictions.models import ModelRun, Prediction
+from annotation_site.predictions.selectors import consensus_labels, model_vs_consensus
+from annotation_site.predictions.services import features_store, prediction_store, priorities_recompute
+from annotation_site.quality.services import membership_exclude
+from annotation_site.raters.services import rater_create
+from tests.annotation_site.labels import REALQA_LABELS
+from tests.conftest import api_client_for, make_images
+
+pytestmark = pytest.mark.django_db
+
+FEATURES = "test-features-1"
+
+
+def _label(project, username: str, scores: dict[int, float], clarity: dict[int, str] | None = None):  # type: ignore[no-untyped-def]
+    """One rater labels, through the API, every image the engine gives them."""
+    user = rater_create(username=username, password="pw-123456")
+    client = api_client_for(user)
+    assignment = client.post(f"/api/v1/projects/{project.slug}/next", {}, format="json").json()
+    while assignment and assignment.get("id"):
+        image_id = assignment["image"]["id"]
+        labels = {**REALQA_LABELS, "quality": scores[image_id], "aesthetics": scores[image_id]}
+        if clarity:
+            labels["clarity"] = clarity[image_id]
+        assignment = client.post(f"/api/v1/assignments/{assignment['id']}/submit", {"labels": labels}, format="json").json()["next"]
+    return user
+
+
+@pytest.fixture
+def small_project(project):  # type: ignore[no-untyped-def]
+    project.overlap = project.max_overlap = 3
+    project.gold_rate = 0
+    project.save()
+    return project
+
+
+def _guess(quality: float, clarity: str = "good", uncertainty: float = 0.1) -> dict:
+    return {
+        "quality": {"value": quality, "confidence": 0.9, "uncertainty": uncertainty},
+        "clarity": {"value": clarity, "confidence": 0.8, "uncertainty": 0.2},
+    }
+
+
+def test_the_consensus_is_the_mean_score_and_the_majority_choice_without_excluded_raters(small_project):
+    images = make_images(small_project, 2)
+    a, b = (image.pk for image in images)
+    _label(small_project, "r1", {a: 6.0, b: 2.0}, {a: "good", b: "bad"})
+    _label(small_project, "r2", {a: 7.0, b: 3.0}, {a: "good", b: "poor"})
+    outlier = _label(small_project, "r3", {a: 1.0, b: 9.0}, {a: "bad", b: "poor"})
+
+    with_all = consensus_labels(project=small_project)
+    assert with_all.labels[a]["quality"] == pytest.approx(14 / 3, abs=1e-4)
+    assert with_all.labels[b]["clarity"] == "poor" and with_all.labels_used == 6
+
+    membership_exclude(project=small_project, rater_id=outlier.pk, by=outlier)
+    without = consensus_labels(project=small_project)
+    assert without.labels[a]["quality"] == 6.5 and without.labels[a]["clarity"] == "good"
+    # a tie between "bad" and "poor" goes to the choice the schema lists first
+    assert without.labels[b]["clarity"] == "bad"
+    assert "subject_background" not in without.labels[a]  # text has no consensus
+
+
+def test_the_queue_follows_the_models_uncertainty_and_says_why(small_project):
+    small_project.priority_strategy = "uncertainty"
+    small_project.save()
+    images = make_images(small_project, 4)
+    ModelRun.objects.create(project=small_project, model_version="m:1", checkpoint="x", images_used=0, labels_used=0)
+    for image, u in zip(images, [0.1, 0.9, 0.5, 0.3]):
+        prediction_store(image=image, model_version="m:1", values=_guess(5.0), uncertainty=u)
+
+    assert priorities_recompute(project=small_project) == 4
+
+    order = list(Image.objects.filter(project=small_project).order_by("-priority").values_list("pk", flat=True))
+    assert order == [images[1].pk, images[2].pk, images[3].pk, images[0].pk]
+    assert "uncertainty 0.9" in Image.objects.get(pk=images[1].pk).priority_reason
+    # and the assignment engine hands out the most uncertain image first
+    client = api_client_for(rater_create(username="next", password="pw-123456"))
+    assert client.post(f"/api/v1/projects/{small_project.slug}/next", {}, format="json").json()["image"]["id"] == images[1].pk
+
+
+def test_the_active_strategy_uses_the_stored_features_for_a_diverse_batch(small_project):
+    images = make_images(small_project, 6)
+    rng = np.random.default_rng(0)
+    for i, image in enumerate(images):
+        centre = 5.0 if i < 3 else float(i)
+        features_store(image_id=image.pk, version=FEATURES, vector=rng.normal(centre, 0.01, 4))
+
+    priorities_recompute(project=small_project, features_version=FEATURES, batch_size=3)
+
+    top = set(Image.objects.filter(project=small_project).order_by("-priority").values_list("pk", flat=True)[:3])
+    assert len(top & {image.pk for image in images[:3]}) == 1
+    assert all("diverse batch" in reason for reason in Image.objects.filter(pk__in=top).values_list("priority_reason", flat=True))
+
+
+def test_where_model_and_raters_disagree_most_the_image_gets_one_more_rater(small_project):
+    small_project.overlap = 2
+    small_project.max_overlap = 4
+    small_project.save()
+    images = make_images(small_project, 4)
+    scores = {image.pk: 5.0 for image in images}
+    _label(small_project, "r1", scores)
+    _label(small_project, "r2", scores)
+    ModelRun.objects.create(project=small_project, model_version="m:1", checkpoint="x", images_used=4, labels_used=8)
+    for image in images:
+        prediction_store(image=image, model_version="m:1", values=_guess(9.5 if image == images[2] else 5.1))
+
+    priorities_recompute(project=small_project)
+
+    disputed = Image.objects.get(pk=images[2].pk)
+    assert disputed.wanted_count == 3 and "disagree" in disputed.priority_reason
+    client = api_client_for(rater_create(username="third", password="pw-123456"))
+    assert client.post(f"/api/v1/projects/{small_project.slug}/next", {}, format="json").json()["image"]["id"] == images[2].pk
+
+
+def test_staff_see_model_against_consensus_and_can_switch_the_strategy(small_project, admin_client):
+    images = make_images(small_project, 4)
+    truth = {image.pk: 2.0 + 2 * i for i, image in enumerate(images)}
+    _label(small_project, "r1", truth)
+    ModelRun.objects.create(
+        project=small_project, model_version="m:1", checkpoint="x", images_used=4, labels_used=4, metrics={"fields": {"quality": {"srcc": 0.8, "plcc": 0.7, "n": 4}}}
+    )
+    for image in images:
+        prediction_store(image=image, model_version="m:1", values=_guess(truth[image.pk] + 0.5))
+
+    [quality] = [c for c in model_vs_consensus(project=small_project, model_version="m:1") if c.key == "quality"]
+    assert quality.n == 4 and quality.srcc == pytest.approx(1.0)
+
+    page = admin_client.get(f"/staff/projects/{small_project.slug}/model/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert 'data-field="quality"' in html and "SRCC 1.000" in html and "<svg" in html
+    assert "anchors raters" in html  # the pre-annotation warning
+    assert 'data-curve="quality"' in html  # the learning curve from the held-out figures
+
+    response = admin_client.post(
+        f"/staff/projects/{small_project.slug}/model/",
+        {"priority_strategy": "random", "retrain_min_new_labels": 20, "pre_annotation": ""},
+    )
+    assert response.status_code == 302
+    small_project.refresh_from_db()
+    assert small_project.priority_strategy == "random" and small_project.retrain_min_new_labels == 20
+
+
+def test_a_bad_strategy_is_refused_on_the_page_without_a_change(small_project, admin_client):
+    response = admin_client.post(f"/staff/projects/{small_project.slug}/model/", {"priority_strategy": "smart", "retrain_min_new_labels": 5})
+
+    assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+    small_project.refresh_from_db()
+    assert small_project.priority_strategy == "active"
+
+
+def test_raters_cannot_open_the_model_page(small_project, client, rater):
+    client.force_login(rater)
+    assert client.get(f"/staff/projects/{small_project.slug}/model/").status_code == 302
+    assert client.post(f"/staff/projects/{small_project.slug}/model/retrain").status_code == 302
+    assert Prediction.objects.count() == 0
