@@ -25,6 +25,23 @@ mle.py        the ITU-T P.910 Annex E / sureal maximum-likelihood subjective mod
 screening.py  ITU-R BT.500 Annex 1 observer screening (beta2 kurtosis, P/Q counts, 0.05 / 0.3).
                   bt500_reject(ratings, *, sd_ddof=1, min_ratings=4) -> list[int]
                   bt500_screening(ratings, *, sd_ddof=1, min_ratings=4) -> Bt500Screening
+splits.py     release splits: seeded and input-order independent, stratified by score quantiles (unscored images
+              a stratum of their own), near-duplicate groups never split, earlier assignments kept.
+                  assign_splits(*, image_keys, strata_scores, groups, ratios, seed, previous=None,
+                                strata=10) -> dict[str, str]
+                  near_duplicate_groups(links) -> dict[str, str]      union-find over image -> near_duplicate_of
+                  validate_ratios(ratios) -> dict[str, float]         ValueError naming the problem
+                  split_counts(assignment, names=()) -> dict[str, int]
+pairs.py      pairwise comparisons at five levels (soft preferences 0, .25, .5, .75, 1): Thurstone Case V MAP with a
+              Gaussian prior (Bradley-Terry as an option; prior_sd=None is ML, equal to choix), Laplace intervals;
+              MOS and comparisons on one scale; expected-information-gain pair selection (greedy or MST batches),
+              balanced random pairs, Compare2Score's anchors and its training-pair levels from MOS.
+                  pair_scale(n_items, i, j, p, *, model="thurstone", prior_sd=1.0, ...) -> PairScale
+                  joint_scale(n_items, i, j, p, *, mos, mos_se, ...) -> JointScale
+                  select_pairs_active(scale, *, eligible, batch, size, exclude, seed) -> list[(u, v)]
+                  select_pairs_random(counts, *, eligible, exclude, seed) -> list[(u, v)]
+                  anchor_select(mos, variance, *, intervals=5) -> list[int];  anchor_pairs(n_items, anchors)
+                  compare2score_levels(...), training_pairs(mos, sd, *, n_pairs, seed) -> list[TrainingPair]
 """
 
 from annotation_site.statistics.alpha import LEVELS, AlphaResult, bootstrap_alpha, krippendorff_alpha
@@ -40,9 +57,48 @@ from annotation_site.statistics.scores import (
     split_half,
     zscore_mos,
 )
+from annotation_site.statistics.pairs import (
+    COMPARISON_LEVELS,
+    LEVEL_PREFERENCE,
+    AnswerModel,
+    JointScale,
+    PairScale,
+    PairScaleError,
+    TrainingPair,
+    anchor_pairs,
+    anchor_select,
+    answer_model_fit,
+    compare2score_levels,
+    expected_information_gain,
+    joint_scale,
+    level_comparison,
+    pair_scale,
+    select_pairs_active,
+    select_pairs_random,
+    training_pairs,
+)
 from annotation_site.statistics.screening import Bt500Screening, bt500_reject, bt500_screening
+from annotation_site.statistics.splits import assign_splits, near_duplicate_groups, split_counts, validate_ratios
 
 __all__ = [
+    "COMPARISON_LEVELS",
+    "LEVEL_PREFERENCE",
+    "AnswerModel",
+    "JointScale",
+    "PairScale",
+    "PairScaleError",
+    "TrainingPair",
+    "anchor_pairs",
+    "anchor_select",
+    "answer_model_fit",
+    "compare2score_levels",
+    "expected_information_gain",
+    "joint_scale",
+    "level_comparison",
+    "pair_scale",
+    "select_pairs_active",
+    "select_pairs_random",
+    "training_pairs",
     "LEVELS",
     "AlphaResult",
     "Bt500Screening",
@@ -52,14 +108,18 @@ __all__ = [
     "RaterTable",
     "SplitHalfResult",
     "ZScoreMos",
+    "assign_splits",
     "bootstrap_alpha",
     "bt500_reject",
     "bt500_screening",
     "krippendorff_alpha",
     "mos_table",
+    "near_duplicate_groups",
     "rater_table",
     "rater_zscores",
+    "split_counts",
     "split_half",
     "subjective_mle",
+    "validate_ratios",
     "zscore_mos",
 ]

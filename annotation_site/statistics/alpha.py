@@ -29,6 +29,8 @@ easy to mistake for a real value (see protocols.md section 6).
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -259,12 +261,54 @@ def krippendorff_alpha(data: np.ndarray, level: str, *, value_domain: object = N
 
 
 def _resample_weights(rng: np.random.Generator, resamples: int, units: int) -> np.ndarray:
-    """(resamples, units) counts: how often each unit is drawn when `units` units are drawn with replacement."""
+    """(resamples, units) counts: how often each unit is drawn when `units` units are drawn with replacement.
+
+    Returned in the smallest unsigned integer type that holds them (counts are exact in any of them), so that a
+    cached set of 1,000 x 15k weights takes ~15 MB rather than 118 MB of float64."""
     draws = rng.integers(0, units, size=(resamples, units))
     offsets = (np.arange(resamples) * units)[:, None]
-    return np.bincount((draws + offsets).ravel(), minlength=resamples * units).reshape(resamples, units).astype(
-        np.float64
-    )
+    counts = np.bincount((draws + offsets).ravel(), minlength=resamples * units).reshape(resamples, units)
+    top = int(counts.max()) if counts.size else 0
+    dtype = np.uint8 if top <= np.iinfo(np.uint8).max else np.uint16 if top <= np.iinfo(np.uint16).max else np.int64
+    return counts.astype(dtype)
+
+
+# A release bootstraps a dozen fields over the same units with the same seed, and the draws depend only on
+# (seed, resamples, units): keep the last few weight sets rather than draw them again for every field.
+# Bounded to two entries (~15 MB each for a 15k-unit release).
+_WEIGHT_CACHE_SIZE = 2
+_weight_cache: OrderedDict[tuple[int, int, int], tuple[np.ndarray, ...]] = OrderedDict()
+_weight_cache_lock = threading.Lock()
+
+
+def _draw_weight_chunks(seed: object, resamples: int, units: int) -> tuple[np.ndarray, ...]:
+    rng = np.random.default_rng(seed)
+    chunks = []
+    for start in range(0, resamples, _BOOTSTRAP_CHUNK):
+        chunk = _resample_weights(rng, min(resamples, start + _BOOTSTRAP_CHUNK) - start, units)
+        chunk.setflags(write=False)  # shared between calls through the cache
+        chunks.append(chunk)
+    return tuple(chunks)
+
+
+def _weight_chunks(seed: object, resamples: int, units: int) -> tuple[np.ndarray, ...]:
+    """The resample weights in chunks of _BOOTSTRAP_CHUNK rows, drawn in the same order from the same generator
+    as one pass would, so the results do not depend on whether they came from the cache."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        return _draw_weight_chunks(seed, resamples, units)  # a SeedSequence, None, ...: not a safe cache key
+    key = (int(seed), resamples, units)
+    with _weight_cache_lock:
+        cached = _weight_cache.get(key)
+        if cached is not None:
+            _weight_cache.move_to_end(key)
+            return cached
+    chunks = _draw_weight_chunks(seed, resamples, units)
+    with _weight_cache_lock:
+        _weight_cache[key] = chunks
+        _weight_cache.move_to_end(key)
+        while len(_weight_cache) > _WEIGHT_CACHE_SIZE:
+            _weight_cache.popitem(last=False)
+    return chunks
 
 
 def _unit_counts(p: _Pairable) -> tuple[np.ndarray, sp.csr_matrix]:
@@ -320,18 +364,26 @@ def _bootstrap_chunk_alphas(level: str, p: _Pairable, w: np.ndarray, stats: dict
         expected = 2.0 * n * np.einsum("bv,bv->b", marg, ranks**2)  # sum n_c r_c = 0 after centring
     with np.errstate(divide="ignore", invalid="ignore"):
         alphas = 1.0 - (n - 1.0) * observed / expected
-    # A resample whose units all hold one and the same value has D_e = 0: undefined, marked nan.
-    chosen = w > 0
-    lo = np.where(chosen, stats["unit_min"], np.inf).min(axis=1)
-    hi = np.where(chosen, stats["unit_max"], -np.inf).max(axis=1)
-    alphas[(lo == hi) | ~(expected > 0)] = np.nan
+    # A resample whose units all hold one and the same value has D_e = 0: undefined, marked nan. A resample that
+    # drew any unit with two different values is defined, and the count of such draws is one exact integer
+    # matrix-vector product; only resamples without one (rare on real data) need the min/max over their units.
+    candidates = np.flatnonzero((w @ stats["unit_varies"]) == 0)
+    if candidates.size:
+        chosen = w[candidates] > 0
+        lo = np.where(chosen, stats["unit_min"], np.inf).min(axis=1)
+        hi = np.where(chosen, stats["unit_max"], -np.inf).max(axis=1)
+        alphas[candidates[lo == hi]] = np.nan
+    alphas[~(expected > 0)] = np.nan
     return alphas
 
 
 def _bootstrap_stats(level: str, p: _Pairable) -> dict[str, object]:
+    unit_min = p.y[0]
+    unit_max = p.y[p.m - 1, np.arange(p.m.size)]
     stats: dict[str, object] = {
-        "unit_min": p.y[0],
-        "unit_max": p.y[p.m - 1, np.arange(p.m.size)],
+        "unit_min": unit_min,
+        "unit_max": unit_max,
+        "unit_varies": (unit_min != unit_max).astype(np.float64),
     }
     if level == "interval":
         valid = p.valid
@@ -387,12 +439,12 @@ def bootstrap_alpha(
     if point is None:
         return AlphaResult(alpha=None, low=None, high=None, **base)
     stats = _bootstrap_stats(level, p)
-    rng = np.random.default_rng(seed)
     alphas = np.empty(resamples)
-    for start in range(0, resamples, _BOOTSTRAP_CHUNK):
-        stop = min(resamples, start + _BOOTSTRAP_CHUNK)
-        w = _resample_weights(rng, stop - start, p.m.size)
-        alphas[start:stop] = _bootstrap_chunk_alphas(level, p, w, stats)
+    start = 0
+    for counts in _weight_chunks(seed, resamples, int(p.m.size)):
+        stop = start + counts.shape[0]
+        alphas[start:stop] = _bootstrap_chunk_alphas(level, p, counts.astype(np.float64), stats)
+        start = stop
     defined = alphas[~np.isnan(alphas)]
     if defined.size == 0:
         return AlphaResult(alpha=point, low=None, high=None, **base)

@@ -31,8 +31,10 @@ with gradient_method="simplified" (its default), reproduced update by update so 
   stop  when the L2 change of x over one iteration is below 1e-8, or after 10,000 iterations
   end   b shifted to mean zero and x shifted by the same amount (the model only fixes x + b)
 The sums run over the list of given ratings (bincount) rather than sureal's dense images x raters arrays: the same
-numbers (to ~1e-15 in the tests) in a sixth of the work on a 10-of-60-raters design; 454 iterations on 14,715 x 60
-took about 3 s here.
+numbers (to ~1e-15 in the tests) in a sixth of the work on a 10-of-60-raters design. Without ambiguity (the
+default model) every weight is a per-rater factor, so an iteration reduces to a few sparse matrix-vector products
+(`_iterate_without_ambiguity`; ~1e-13 from the update-by-update form): about 400 iterations on 14,715 images x 58
+raters x 10 ratings took 0.4-0.5 s here, against 1.7-2.0 s for the update-by-update form.
 
 The 95% interval of x_e is 1.95996 / sqrt(sum_s 1/(v_s^2 + a_e^2)) (inverse Fisher information), as in sureal.
 
@@ -49,9 +51,11 @@ numbers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import sparse
 
 from annotation_site.statistics.matrix import as_ratings
 
@@ -157,65 +161,14 @@ def subjective_mle(
     # module docstring); relative to the spread of the ratings so that the scale of the field does not matter.
     floor = (1e-6 * (float(np.std(xv)) or 1.0)) ** 2
 
-    iterations = 0
-    converged = False
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        while True:
-            q_prev = q
-
-            # b_s: weighted mean of (X - x_e) over the rater's images, weights 1/(v_s^2 + a_e^2)
-            # (squares are written as products: numpy's ** on float arrays is several times slower)
-            vs, ae = v[s_idx], a[e_idx]
-            vs2, ae2 = vs * vs, ae * ae
-            var = vs2 + ae2
-            inv = 1.0 / var
-            b_new = per_rater((xv - q[e_idx]) * inv) / per_rater(inv)
-            b = b * (1.0 - refresh) + b_new * refresh
-
-            # v_s: Newton step on the score d logL / d v_s (a unchanged, so var too)
-            res = xv - q[e_idx] - b[s_idx]
-            r2 = res * res
-            inv2 = inv * inv
-            num = per_rater(-vs * inv + vs * r2 * inv2)
-            poly = ae2 * ae2 - 3.0 * vs2 * vs2 - 2.0 * vs2 * ae2
-            den = per_rater((vs2 - ae2) * inv2 + r2 * poly * inv2 * inv2)
-            v = np.maximum(v * (1.0 - refresh) + (v - num / den) * refresh, 0.0)
-
-            # a_c: Newton step on d logL / d a_c with the new v_s and b_s (full model only), summed per content
-            if full:
-                vs = v[s_idx]
-                vs2 = vs * vs
-                inv = 1.0 / (vs2 + ae2)
-                inv2 = inv * inv
-                num = per_content(-ae * inv + ae * r2 * inv2)
-                poly = vs2 * vs2 - 3.0 * ae2 * ae2 - 2.0 * vs2 * ae2
-                den = per_content(-(vs2 - ae2) * inv2 + r2 * poly * inv2 * inv2)
-                a_c = np.maximum(a_c * (1.0 - refresh) + (a_c - num / den) * refresh, 0.0)
-                a = a_c[cid]
-
-            # x_e: weighted mean of (X - b_s) over the image's raters
-            vs, ae = v[s_idx], a[e_idx]
-            var = vs * vs + ae * ae
-            inv = 1.0 / var
-            den = per_image(inv)
-            q = q * (1.0 - refresh) + (per_image((xv - b[s_idx]) * inv) / den) * refresh
-            q_var = 1.0 / np.maximum(den, 0.0)
-
-            iterations += 1
-            # The likelihood is unbounded where an observation's variance goes to 0 with its rating fitted
-            # exactly; the iteration can head there (and even settle and call it convergence). Such a "maximum",
-            # a quality with a zero-width interval, is not an estimate: stop as soon as it shows.
-            if not np.all(np.isfinite(q)) or var.min() < floor:
-                raise MleDegenerateError(
-                    "the MLE fit degenerated: a rater's inconsistency (plus the image's ambiguity) reached zero, so "
-                    "their ratings are fitted exactly; this happens with few raters per image (fall back to MOS), "
-                    "or with content_ids that give a content a single image"
-                )
-            if np.linalg.norm(q_prev - q) < tol:
-                converged = True
-                break
-            if iterations >= max_iterations:
-                break
+    if not full:
+        q, q_var, b, v, iterations, converged = _iterate_without_ambiguity(
+            e_idx, s_idx, xv, (n_e, n_s), q, b, v, count_s, refresh, floor, tol, max_iterations
+        )
+    else:
+        q, q_var, b, v, a, iterations, converged = _iterate_with_ambiguity(
+            e_idx, s_idx, xv, q, b, v, a, a_c, cid, c_idx, n_c, refresh, floor, tol, max_iterations, per_image, per_rater
+        )
 
     # The likelihood only sees x_e + b_s: fix the free constant by making the mean bias zero (sureal's default,
     # force_subjbias_zeromean=True), so the quality stays on the rating scale.
@@ -243,3 +196,172 @@ def subjective_mle(
         iterations=iterations,
         converged=converged,
     )
+
+
+_DEGENERATE = (
+    "the MLE fit degenerated: a rater's inconsistency (plus the image's ambiguity) reached zero, so "
+    "their ratings are fitted exactly; this happens with few raters per image (fall back to MOS), "
+    "or with content_ids that give a content a single image"
+)
+
+
+def _iterate_without_ambiguity(
+    e_idx: np.ndarray,
+    s_idx: np.ndarray,
+    xv: np.ndarray,
+    shape: tuple[int, int],
+    q: np.ndarray,
+    b: np.ndarray,
+    v: np.ndarray,
+    count_s: np.ndarray,
+    refresh: float,
+    floor: float,
+    tol: float,
+    max_iterations: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, bool]:
+    """The updates of `_iterate_with_ambiguity` with a = 0, where every observation's variance is its rater's
+    v_s^2. Each weight is then a per-rater factor that comes out of the sums, so an iteration needs the per-rater
+    sums of (X - x_e) and of the squared residuals and two sparse products per image, not a dozen passes over the
+    observations. Algebraically the same updates in the same order (the tests hold it to sureal at 1e-9; the
+    difference is rounding, ~1e-14)."""
+    n_e, n_s = shape
+    # (images, raters) sparse matrices in the observations' order (nonzero() of the (E, S) array is row-major):
+    # the ratings beside the pattern of who rated what, so that one product gives two sums per image, and their
+    # transposes stacked, so that one product gives the per-rater sums.
+    indptr = np.concatenate(([0], np.cumsum(np.bincount(e_idx, minlength=n_e))))
+    ratings = sparse.csr_array((xv, s_idx, indptr), shape=(n_e, n_s))
+    rated = sparse.csr_array((np.ones(xv.size), s_idx, indptr), shape=(n_e, n_s))
+    per_image_sums = sparse.hstack([ratings, rated], format="csr")  # (E, 2S)
+    per_rater_sums = sparse.vstack([rated.T, ratings.T], format="csr")  # (2S, E)
+    rated_t = rated.T.tocsr()
+    sum_x_s = np.bincount(s_idx, weights=xv, minlength=n_s)
+    sum_x2_s = np.bincount(s_idx, weights=xv * xv, minlength=n_s)
+    rated_s = count_s > 0  # the degeneracy test looks at the variances of actual observations only
+    keep = 1.0 - refresh
+    iterations = 0
+    converged = False
+    q_var = np.full(n_e, np.nan)
+    image_weights = np.zeros(2 * n_s)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        while True:
+            q_prev = q
+            # per rater: sums of x_e and of X x_e over the rater's images, and of x_e^2 (matrix-vector products:
+            # scipy's products with several columns at once were slower here)
+            sums = per_rater_sums @ q
+            sum_q, sum_xq = sums[:n_s], sums[n_s:]
+            sum_q2 = rated_t @ (q * q)
+            # b_s: weighted mean of (X - x_e) over the rater's images; the weight 1/v_s^2 is the rater's own
+            inv = 1.0 / (v * v)
+            sum_d = sum_x_s - sum_q  # sum of (X - x_e)
+            b_new = (inv * sum_d) / (inv * count_s)
+            b = b * keep + b_new * refresh
+
+            # v_s: Newton step on d logL / d v_s. The only per-observation sum it needs, that of the squared
+            # residuals (X - x_e - b_s)^2, expands into the sums above (cancellation costs ~1e-15 relative)
+            r2_s = (sum_x2_s - 2.0 * sum_xq + sum_q2) - 2.0 * b * sum_d + count_s * b * b
+            vs2 = v * v
+            inv2 = inv * inv
+            num = -v * inv * count_s + v * inv2 * r2_s
+            den = vs2 * inv2 * count_s + (-3.0 * vs2 * vs2) * inv2 * inv2 * r2_s
+            v = np.maximum(v * keep + (v - num / den) * refresh, 0.0)
+
+            # x_e: weighted mean of (X - b_s) over the image's raters: sum X/v^2 - sum b/v^2, over sum 1/v^2
+            var = v * v
+            inv = 1.0 / var
+            image_weights[:n_s] = inv
+            image_weights[n_s:] = -b * inv
+            den = rated @ inv
+            q = q * keep + ((per_image_sums @ image_weights) / den) * refresh
+            q_var = 1.0 / np.maximum(den, 0.0)
+
+            iterations += 1
+            if not np.all(np.isfinite(q)) or var[rated_s].min() < floor:
+                raise MleDegenerateError(_DEGENERATE)
+            if np.linalg.norm(q_prev - q) < tol:
+                converged = True
+                break
+            if iterations >= max_iterations:
+                break
+    return q, q_var, b, v, iterations, converged
+
+
+def _iterate_with_ambiguity(
+    e_idx: np.ndarray,
+    s_idx: np.ndarray,
+    xv: np.ndarray,
+    q: np.ndarray,
+    b: np.ndarray,
+    v: np.ndarray,
+    a: np.ndarray,
+    a_c: np.ndarray,
+    cid: np.ndarray,
+    c_idx: np.ndarray,
+    n_c: int,
+    refresh: float,
+    floor: float,
+    tol: float,
+    max_iterations: int,
+    per_image: Callable[[np.ndarray], np.ndarray],
+    per_rater: Callable[[np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int, bool]:
+    """sureal's damped Newton iteration with one ambiguity per content, update by update (module docstring)."""
+
+    def per_content(values: np.ndarray) -> np.ndarray:
+        return np.bincount(c_idx, weights=values, minlength=n_c)
+
+    iterations = 0
+    converged = False
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        while True:
+            q_prev = q
+
+            # b_s: weighted mean of (X - x_e) over the rater's images, weights 1/(v_s^2 + a_e^2)
+            # (squares are written as products: numpy's ** on float arrays is several times slower)
+            vs, ae = v[s_idx], a[e_idx]
+            vs2, ae2 = vs * vs, ae * ae
+            var = vs2 + ae2
+            inv = 1.0 / var
+            b_new = per_rater((xv - q[e_idx]) * inv) / per_rater(inv)
+            b = b * (1.0 - refresh) + b_new * refresh
+
+            # v_s: Newton step on the score d logL / d v_s (a unchanged, so var too)
+            res = xv - q[e_idx] - b[s_idx]
+            r2 = res * res
+            inv2 = inv * inv
+            num = per_rater(-vs * inv + vs * r2 * inv2)
+            poly = ae2 * ae2 - 3.0 * vs2 * vs2 - 2.0 * vs2 * ae2
+            den = per_rater((vs2 - ae2) * inv2 + r2 * poly * inv2 * inv2)
+            v = np.maximum(v * (1.0 - refresh) + (v - num / den) * refresh, 0.0)
+
+            # a_c: Newton step on d logL / d a_c with the new v_s and b_s (full model only), summed per content
+            vs = v[s_idx]
+            vs2 = vs * vs
+            inv = 1.0 / (vs2 + ae2)
+            inv2 = inv * inv
+            num = per_content(-ae * inv + ae * r2 * inv2)
+            poly = vs2 * vs2 - 3.0 * ae2 * ae2 - 2.0 * vs2 * ae2
+            den = per_content(-(vs2 - ae2) * inv2 + r2 * poly * inv2 * inv2)
+            a_c = np.maximum(a_c * (1.0 - refresh) + (a_c - num / den) * refresh, 0.0)
+            a = a_c[cid]
+
+            # x_e: weighted mean of (X - b_s) over the image's raters
+            vs, ae = v[s_idx], a[e_idx]
+            var = vs * vs + ae * ae
+            inv = 1.0 / var
+            den = per_image(inv)
+            q = q * (1.0 - refresh) + (per_image((xv - b[s_idx]) * inv) / den) * refresh
+            q_var = 1.0 / np.maximum(den, 0.0)
+
+            iterations += 1
+            # The likelihood is unbounded where an observation's variance goes to 0 with its rating fitted
+            # exactly; the iteration can head there (and even settle and call it convergence). Such a "maximum",
+            # a quality with a zero-width interval, is not an estimate: stop as soon as it shows.
+            if not np.all(np.isfinite(q)) or var.min() < floor:
+                raise MleDegenerateError(_DEGENERATE)
+            if np.linalg.norm(q_prev - q) < tol:
+                converged = True
+                break
+            if iterations >= max_iterations:
+                break
+
+    return q, q_var, b, v, a, iterations, converged

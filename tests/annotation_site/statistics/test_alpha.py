@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from annotation_site.statistics import LEVELS, AlphaResult, bootstrap_alpha, krippendorff_alpha
+from annotation_site.statistics import alpha as alpha_module
 from annotation_site.statistics.alpha import _bootstrap_chunk_alphas, _bootstrap_stats, _pairable
 from tests.annotation_site.statistics.data import (
     KRIPPENDORFF_2011,
@@ -231,6 +232,40 @@ def test_bootstrap_leaves_out_resamples_that_draw_only_agreeing_constant_units()
     result = bootstrap_alpha(x, "nominal", resamples=300, seed=1)
     assert result.alpha is not None
     assert 0 < result.defined_resamples < 300
+
+
+def test_a_resample_of_constant_units_with_different_values_counts_as_defined() -> None:
+    # Neither unit varies, but a resample that draws both has two values and a defined alpha (of 1).
+    x = np.array([[1.0, 2.0], [1.0, 2.0]])
+    result = bootstrap_alpha(x, "nominal", resamples=300, seed=2)
+    assert result.alpha == 1.0
+    assert 0 < result.defined_resamples < 300
+    assert (result.low, result.high) == (1.0, 1.0)
+
+
+def test_fields_bootstrapped_one_after_another_get_the_intervals_of_fresh_draws() -> None:
+    # A release bootstraps many fields over the same units with one seed and reuses the resample draws between
+    # them; whatever ran before must not change a field's interval.
+    rng = np.random.default_rng(15)
+    first = overlap_design(rng, raters=20, units=300, per_unit=5)
+    second = overlap_design(rng, raters=20, units=300, per_unit=5, values="continuous")
+    other_size = overlap_design(rng, raters=20, units=150, per_unit=5)
+    alone = {}
+    for name, x in [("first", first), ("second", second)]:
+        alpha_module._weight_cache.clear()
+        alone[name] = bootstrap_alpha(x, "interval", resamples=200, seed=4)
+    alpha_module._weight_cache.clear()
+    in_a_row = [
+        bootstrap_alpha(first, "interval", resamples=200, seed=4),
+        bootstrap_alpha(other_size, "interval", resamples=200, seed=4),
+        bootstrap_alpha(second, "interval", resamples=200, seed=4),
+        bootstrap_alpha(first, "interval", resamples=150, seed=4),
+        bootstrap_alpha(first, "interval", resamples=200, seed=9),
+        bootstrap_alpha(first, "interval", resamples=200, seed=4),
+    ]
+    assert in_a_row[0] == alone["first"] == in_a_row[5]
+    assert in_a_row[2] == alone["second"]
+    assert in_a_row[4] != alone["first"]
 
 
 def test_a_thousand_resample_bootstrap_of_a_full_size_interval_release_takes_well_under_a_few_seconds() -> None:

@@ -140,6 +140,51 @@ def test_split_half_needs_three_splittable_images() -> None:
     assert np.isnan(result.plcc) and np.isnan(result.srcc)
 
 
+def test_split_half_is_undefined_rather_than_an_error_when_a_split_correlates_at_minus_one() -> None:
+    # Two ratings per image, mirrored: whichever rating lands in which half, the halves' MOS correlate at exactly
+    # -1, where Spearman-Brown 2r/(1+r) divides by zero.
+    x = np.array([[1.0, 2.0, 3.0], [3.0, 2.0, 1.0]])
+    result = split_half(x, splits=5)
+    assert np.isnan(result.plcc) and np.isnan(result.srcc)
+    assert (result.images, result.splits) == (3, 5)
+
+
+def _split_half_split_by_split(x: np.ndarray, seed: int, splits: int) -> tuple[float, float]:
+    """The definition, one split at a time: random keys per cell, the smallest half of each image's keys in A."""
+    mask = ~np.isnan(x)
+    keep = mask.sum(axis=0) >= 2
+    x, mask = x[:, keep], mask[:, keep]
+    n = mask.sum(axis=0)
+    rng = np.random.default_rng(seed)
+    filled = np.where(mask, x, 0.0)
+    srcc, plcc = [], []
+    for _ in range(splits):
+        keys = np.where(mask, rng.random(x.shape), np.inf)
+        rank = np.argsort(np.argsort(keys, axis=0), axis=0)
+        size_a = n // 2 + ((n % 2 == 1) & (rng.random(n.shape) < 0.5))
+        in_a = mask & (rank < size_a[None, :])
+        in_b = mask & ~in_a
+        mos_a = (filled * in_a).sum(axis=0) / in_a.sum(axis=0)
+        mos_b = (filled * in_b).sum(axis=0) / in_b.sum(axis=0)
+        for r, out in ((np.corrcoef(mos_a, mos_b)[0, 1], plcc), (stats.spearmanr(mos_a, mos_b)[0], srcc)):
+            out.append(2 * r / (1 + r))
+    return float(np.mean(srcc)), float(np.mean(plcc))
+
+
+@pytest.mark.parametrize("draws", [1, 500, 1 << 20])
+def test_split_half_gives_the_figures_of_drawing_split_by_split_however_many_splits_it_draws_at_once(
+    draws: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("annotation_site.statistics.scores._SPLIT_HALF_DRAWS", draws)
+    rng = np.random.default_rng(8)
+    x = np.round(rng.normal(3.0, 1.0, (7, 60)) * 2) / 2  # half points: many ties in the Spearman ranks
+    x[rng.random(x.shape) < 0.3] = nan
+    result = split_half(x, seed=4, splits=23)
+    srcc, plcc = _split_half_split_by_split(x, 4, 23)
+    assert result.srcc == pytest.approx(srcc, abs=1e-12)
+    assert result.plcc == pytest.approx(plcc, abs=1e-12)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # rater_table
 # ---------------------------------------------------------------------------------------------------------------
