@@ -1,0 +1,242 @@
+"""The rater API of the region and description tasks: the same rules as their pages."""
+
+from __future__ import annotations
+
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation_site.labeling.api import Conflict, ImageOut, StrictSerializer
+from annotation_site.projects.models import Project
+
+from .models import GroundingLease, TaskKind
+from .selectors import grounding_setup_payload, lease_payload
+from .services import (
+    AnswerConflict,
+    GroundingInputError,
+    LeaseClosed,
+    LeaseNotFound,
+    NoTask,
+    SubmitResult,
+    TaskClosed,
+    TaskError,
+    description_submit,
+    grounding_task_next,
+    grounding_task_skip,
+    region_submit,
+    setup_enabled,
+)
+
+
+class GroundingNextIn(StrictSerializer):
+    exclude = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=10,
+        help_text="Lease ids the client already shows; asking with the current one gets the one to prefetch.",
+    )
+
+
+class _SubmitIn(StrictSerializer):
+    idempotency_key = serializers.CharField(max_length=64, required=False, allow_null=True, allow_blank=False)
+    seconds_spent = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=86400)
+
+
+class RegionSubmitIn(_SubmitIn):
+    # JSON as sent: the service checks it and names every bad entry ("boxes[2].tag": ...).
+    boxes = serializers.JSONField(help_text='[{"box": [x0, y0, x1, y1] (0..1 of the image), "tag": "blur", "note": "..."}]')
+    answers = serializers.JSONField(required=False, default=dict, help_text='Question key to "yes"/"no" or to a box index (null: none).')
+
+
+class DescriptionSubmitIn(_SubmitIn):
+    brief = serializers.JSONField(help_text='[{"distortion": "noise", "severity": "obvious"}]; [] for no distortion.')
+    detail = serializers.JSONField(required=False, default="", help_text="The detailed answer: free text.")
+
+
+class GroundingSkipIn(StrictSerializer):
+    reason = serializers.ChoiceField(choices=GroundingLease.SkipReason.choices)
+
+
+class LeaseOut(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.ChoiceField(choices=TaskKind.choices)
+    expires_at = serializers.DateTimeField()
+    image = ImageOut()
+
+
+class AnswerSubmitOut(serializers.Serializer):
+    answer = serializers.DictField(help_text='{"id": ..., "replayed": false}')
+    next = LeaseOut(allow_null=True)
+    next_reason = serializers.CharField(required=False, help_text="Why `next` is null: done, lease_limit, closed.")
+
+
+class AnswerInvalidOut(serializers.Serializer):
+    detail = serializers.CharField()
+    errors = serializers.DictField(child=serializers.CharField(), help_text='Place to problem, e.g. {"boxes[0].tag": "..."}')
+
+
+_NOTHING_LEFT = OpenApiResponse(description="Nothing to do now; the X-RealQA-Reason header says why")
+
+
+def _parse(serializer_class: type[serializers.Serializer], request: Request) -> dict:
+    data = request.data if request.data is not None else {}
+    if not isinstance(data, dict):
+        raise ValidationError({"non_field_errors": ["expected a JSON object"]})
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+def _task_project(slug: str, kind: str) -> Project:
+    project = get_object_or_404(Project, slug=slug, is_active=True)
+    if setup_enabled(project=project, kind=kind) is None:
+        raise NotFound(f"project {slug!r} has no {kind} task")
+    return project
+
+
+def _api_error(exc: Exception) -> APIException:
+    if isinstance(exc, LeaseNotFound):
+        return NotFound(str(exc))
+    if isinstance(exc, TaskClosed):
+        return PermissionDenied(str(exc))
+    if isinstance(exc, (LeaseClosed, AnswerConflict)):
+        return Conflict(str(exc))
+    return ValidationError({"non_field_errors": [str(exc)]})
+
+
+def _next_response(result: GroundingLease | NoTask) -> Response:
+    if isinstance(result, NoTask):
+        return Response(status=status.HTTP_204_NO_CONTENT, headers={"X-RealQA-Reason": result.reason})
+    return Response(lease_payload(result))
+
+
+def _submit_response(result: SubmitResult) -> Response:
+    payload: dict = {
+        "answer": {"id": result.answer.pk, "replayed": not result.created},
+        "next": None if isinstance(result.next, NoTask) else lease_payload(result.next),
+    }
+    if isinstance(result.next, NoTask):
+        payload["next_reason"] = result.next.reason
+    return Response(payload, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+
+
+def _invalid(exc: GroundingInputError) -> Response:
+    return Response({"detail": str(exc), "errors": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
+
+
+class _NextView(APIView):
+    kind: str = ""
+
+    def post(self, request: Request, slug: str) -> Response:
+        exclude = _parse(GroundingNextIn, request)["exclude"]
+        project = _task_project(slug, self.kind)
+        if not project.open_to_all_raters and not project.memberships.filter(rater=request.user).exists():
+            raise Http404  # a closed project is not even acknowledged to outsiders
+        try:
+            return _next_response(grounding_task_next(project=project, rater=request.user, kind=self.kind, exclude=exclude))
+        except TaskError as exc:
+            raise _api_error(exc) from None
+
+
+class RegionNextView(_NextView):
+    kind = TaskKind.REGIONS
+
+    @extend_schema(request=GroundingNextIn, responses={200: LeaseOut, 204: _NOTHING_LEFT}, summary="The rater's next photo to draw regions on")
+    def post(self, request: Request, slug: str) -> Response:
+        return super().post(request, slug)
+
+
+class DescriptionNextView(_NextView):
+    kind = TaskKind.DESCRIPTION
+
+    @extend_schema(request=GroundingNextIn, responses={200: LeaseOut, 204: _NOTHING_LEFT}, summary="The rater's next photo to describe")
+    def post(self, request: Request, slug: str) -> Response:
+        return super().post(request, slug)
+
+
+class RegionSubmitView(APIView):
+    @extend_schema(
+        request=RegionSubmitIn,
+        responses={201: AnswerSubmitOut, 200: AnswerSubmitOut, 400: AnswerInvalidOut},
+        summary="Submit boxes (and region answers) and get the next photo",
+    )
+    def post(self, request: Request, lease_id: int) -> Response:
+        body = _parse(RegionSubmitIn, request)
+        try:
+            result = region_submit(
+                lease_id=lease_id,
+                rater=request.user,
+                boxes=body["boxes"],
+                answers=body["answers"],
+                idempotency_key=body.get("idempotency_key"),
+                seconds_spent=body.get("seconds_spent"),
+            )
+        except GroundingInputError as exc:
+            return _invalid(exc)
+        except TaskError as exc:
+            raise _api_error(exc) from None
+        return _submit_response(result)
+
+
+class DescriptionSubmitView(APIView):
+    @extend_schema(
+        request=DescriptionSubmitIn,
+        responses={201: AnswerSubmitOut, 200: AnswerSubmitOut, 400: AnswerInvalidOut},
+        summary="Submit a description and get the next photo",
+    )
+    def post(self, request: Request, lease_id: int) -> Response:
+        body = _parse(DescriptionSubmitIn, request)
+        try:
+            result = description_submit(
+                lease_id=lease_id,
+                rater=request.user,
+                brief=body["brief"],
+                detail=body["detail"],
+                idempotency_key=body.get("idempotency_key"),
+                seconds_spent=body.get("seconds_spent"),
+            )
+        except GroundingInputError as exc:
+            return _invalid(exc)
+        except TaskError as exc:
+            raise _api_error(exc) from None
+        return _submit_response(result)
+
+
+class _SkipView(APIView):
+    kind: str = ""
+
+    def post(self, request: Request, lease_id: int) -> Response:
+        reason = _parse(GroundingSkipIn, request)["reason"]
+        try:
+            return _next_response(grounding_task_skip(lease_id=lease_id, rater=request.user, kind=self.kind, reason=reason))
+        except TaskError as exc:
+            raise _api_error(exc) from None
+
+
+class RegionSkipView(_SkipView):
+    kind = TaskKind.REGIONS
+
+    @extend_schema(request=GroundingSkipIn, responses={200: LeaseOut, 204: _NOTHING_LEFT}, summary="Give a photo back and get the next")
+    def post(self, request: Request, lease_id: int) -> Response:
+        return super().post(request, lease_id)
+
+
+class DescriptionSkipView(_SkipView):
+    kind = TaskKind.DESCRIPTION
+
+    @extend_schema(request=GroundingSkipIn, responses={200: LeaseOut, 204: _NOTHING_LEFT}, summary="Give a photo back and get the next")
+    def post(self, request: Request, lease_id: int) -> Response:
+        return super().post(request, lease_id)
+
+
+class GroundingSetupView(APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT, summary="The project's region and description task setups")
+    def get(self, request: Request, slug: str) -> Response:
+        project = get_object_or_404(Project, slug=slug, is_active=True)
+        if not project.open_to_all_raters and not project.memberships.filter(rater=request.user).exists():
+            raise Http404
+        return Response(grounding_setup_payload(project=project))
