@@ -8,7 +8,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/realqa
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PYTEST_ARGS ?=
 
-.PHONY: venv browser demo test test-postgres test-sqlite check bench-import bench-raters clean
+.PHONY: venv browser nginx demo test test-postgres test-sqlite check bench-import bench-prescore bench-active bench-raters bench-soak bench-pairs bench-release clean
 
 venv: $(VENV)/.installed
 
@@ -27,12 +27,21 @@ test: test-postgres test-sqlite
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test-postgres: venv browser
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
+# The scale-out fault test runs the sample deploy/nginx.conf (tests/faults/test_scale_out.py).
+nginx:
+	@command -v nginx >/dev/null || test -x /usr/sbin/nginx || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; }
+
+# Each test runs in the pass where its outcome can differ: tests of pure code that touches no database
+# (the model package, the statistics, the benchmarks' arithmetic) run in the first pass only, and tests
+# that start the zero-server demo themselves (marked zero_server) in the second only.
+PURE_TESTS := tests/realqa_model tests/annotation_site/statistics tests/benchmarks
+
+test-postgres: venv browser nginx
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest -m "not zero_server" $(PYTEST_ARGS)
 
 test-sqlite: venv browser
 	env -u DATABASE_URL -u REDIS_URL -u CELERY_BROKER_URL REALQA_VAR_DIR=$(CURDIR)/var/test-sqlite \
-		$(PY) -m pytest -m "not postgres and not redis" $(PYTEST_ARGS)
+		$(PY) -m pytest -m "not postgres and not redis" $(addprefix --ignore=,$(PURE_TESTS)) $(PYTEST_ARGS)
 
 check: venv
 	$(PY) manage.py check
@@ -43,9 +52,35 @@ check: venv
 bench-import: venv
 	$(PY) -m benchmarks.import_speed --workdir var/bench-import
 
+bench-prescore: venv
+	$(PY) -m benchmarks.prescore_speed --workdir var/bench-prescore
+
+# Active queue against random in a simulation with a known truth, then pre-scoring against a plain decode
+# of the same 12 MP JPEGs (issue #4). Shorter: make bench-active ACTIVE_ARGS="--seeds 3"
+ACTIVE_ARGS ?=
+bench-active: venv
+	$(PY) -m benchmarks.active_learning --prescore-workdir var/bench-prescore $(ACTIVE_ARGS)
+
 # Starts Label Studio from ../shared/anchors/labelstudio (installed once) and loads both in one run.
 bench-raters: venv
 	$(PY) -m benchmarks.rater_load --raters 20 --seconds 30 --anchor
+
+# 50 raters for 10 minutes against gunicorn + PostgreSQL (database realqa_soak) + Redis (db 13); every
+# acknowledged label looked for in the database. Shorter: make bench-soak SOAK_ARGS="--raters 5 --seconds 60"
+SOAK_ARGS ?= --raters 50 --seconds 600
+bench-soak: venv
+	$(PY) -m benchmarks.soak $(SOAK_ARGS)
+
+# Simulated raters answering five-level comparisons: comparisons active pair selection needs for the SRCC that
+# random pairs reach (pure numpy/scipy, no database).
+bench-pairs: venv
+	$(PY) -m benchmarks.pair_selection
+
+# A RealQA-sized release (14,715 images, 12 fields, 10 labels an image, COPY-seeded into PostgreSQL) against the
+# krippendorff package's time for the two overall scores' alphas. Its own database, created if missing.
+BENCH_RELEASE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/realqa_bench_release
+bench-release: venv
+	DATABASE_URL=$(BENCH_RELEASE_DATABASE_URL) $(PY) -m benchmarks.release_speed $(RELEASE_ARGS)
 
 clean:
 	rm -rf var/test-sqlite .pytest_cache

@@ -6,11 +6,15 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from annotation_site.core import views as core_views
+from annotation_site.core.throttle import ThrottledAdminAuthenticationForm
 from annotation_site.labeling import views as labeling_views
+from annotation_site.predictions import views as prediction_views
 from annotation_site.quality import views as quality_views
+from annotation_site.releases import views as release_views
 
 admin.site.site_header = "RealQA annotation platform"
 admin.site.site_title = "RealQA admin"
+admin.site.login_form = ThrottledAdminAuthenticationForm
 
 urlpatterns = [
     path("", core_views.home, name="home"),
@@ -22,10 +26,16 @@ urlpatterns = [
         quality_views.rater_exclusion,
         name="rater-exclusion",
     ),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("staff/projects/<slug:slug>/model/", prediction_views.model_page, name="model-page"),
+    path("staff/projects/<slug:slug>/model/retrain", prediction_views.model_retrain, name="model-retrain"),
+    path("staff/projects/<slug:slug>/dashboard/", release_views.dashboard_page, name="project-dashboard"),
+    path("metrics", core_views.metrics, name="metrics"),
+    path("accounts/login/", core_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("annotation_site.labeling.urls")),
+    path("", include("annotation_site.grounding.urls")),
+    path("", include("annotation_site.comparisons.urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

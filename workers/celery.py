@@ -11,4 +11,6 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation_site.settings.dev")
 
 app = Celery("realqa")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["workers"])
+# One module per concern; each is imported by the worker at start.
+app.conf.imports = ("workers.tasks", "workers.model_tasks", "workers.release_tasks")
+from . import observability  # noqa: E402,F401  (logging with task ids, task metrics: Celery signals)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from annotation_site.core.tasks import pending_tasks_send
 from annotation_site.images.services import images_near_duplicates_refresh
 from annotation_site.labeling.assignments import leases_expire
 from annotation_site.projects.models import Project
@@ -23,3 +24,10 @@ def expire_leases() -> int:
     """Return every project's abandoned images to the pool (the labeling path only looks when its pool
     seems empty). Idempotent: an expired lease is expired once."""
     return sum(leases_expire(project=project) for project in Project.objects.filter(is_active=True))
+
+
+@shared_task(name="core.send_pending_tasks", acks_late=True)
+def send_pending_tasks() -> int:
+    """Send the tasks the web kept while the broker was away (beat, every PENDING_TASKS_SECONDS).
+    Idempotent: a kept task is sent and deleted once, and every task it sends is idempotent itself."""
+    return pending_tasks_send()

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from annotation_site.comparisons.services import comparison_setup_save
+from annotation_site.grounding.services import description_setup_save, grounding_setup_save
 from annotation_site.images.services import ImportReport, images_import
 from annotation_site.images.sources import FileSource
 from annotation_site.projects.models import Project
@@ -60,6 +62,13 @@ def demo_project_ensure(*, photos_dir: Path | None = None, workers: int = 1, pro
             "exposure, saturation, tilt and crop.",
             schema_definition=load_schema_file(settings.REALQA_SCHEMA_PATH).to_dict(),
         )
+        # A demo shows the model in the loop after a few minutes of labelling, not after fifty photos.
+        project.retrain_min_new_labels = 12
+        project.save(update_fields=["retrain_min_new_labels"])
+        # Every task type is on, so each can be tried: comparisons, regions and descriptions.
+        comparison_setup_save(project=project, enabled=True, strategy="active")
+        grounding_setup_save(project=project, enabled=True)
+        description_setup_save(project=project, enabled=True)
     photos_dir = photos_dir or Path(settings.VAR_DIR) / "demo-photos"
     photos = build_demo_photos(photos_dir, progress=progress)
     sources = [FileSource(name=photo.filename, path=str(photos_dir / photo.filename)) for photo in photos]

@@ -200,5 +200,8 @@ class SkipView(APIView):
 class ProjectSchemaView(APIView):
     @extend_schema(responses=SchemaOut, summary="The project's current annotation schema")
     def get(self, request: Request, slug: str) -> Response:
-        version = schema_version_current(project=_project(slug))
+        project = _project(slug)
+        if not project.open_to_all_raters and not project.memberships.filter(rater=request.user).exists():
+            raise Http404  # as the labeling page: a closed project is not even acknowledged to outsiders
+        version = schema_version_current(project=project)
         return Response({"version": version.version, "schema": version.definition})

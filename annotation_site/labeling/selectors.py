@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from annotation_site.predictions.models import Prediction
+from annotation_site.predictions.selectors import model_run_current
 
 from .models import Assignment
 
@@ -25,7 +26,11 @@ def assignment_payload(assignment: Assignment) -> dict:
         },
     }
     if assignment.project.pre_annotation:
-        prediction = Prediction.objects.filter(image=image).order_by("-created_at").first()
+        # The project's current model speaks for it; another model's rows (an MLLM beside it, an older
+        # training) are shown only when the project has no trained model of its own.
+        predictions = Prediction.objects.filter(image=image)
+        run = model_run_current(project=assignment.project)
+        prediction = (run and predictions.filter(model_version=run.model_version).first()) or predictions.order_by("-created_at").first()
         if prediction is not None:
             payload["prediction"] = {"model_version": prediction.model_version, "values": prediction.values}
     return payload

@@ -28,7 +28,9 @@ def rater_quality_page(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def rater_exclusion(request: HttpRequest, slug: str, rater_id: int) -> HttpResponse:
     project = get_object_or_404(Project, slug=slug)
-    membership = get_object_or_404(Membership, project=project, rater_id=rater_id)
+    # rater__pk, not rater_id: Django turns an id past the column's range into "no match" only on a
+    # plain integer lookup; through the foreign key SQLite would raise OverflowError (a 500).
+    membership = get_object_or_404(Membership, project=project, rater__pk=rater_id)
     if request.POST.get("action") == "reinstate":
         membership_reinstate(project=project, rater_id=rater_id)
         messages.success(request, f"{membership.rater.get_username()} is reinstated; their labels count again.")

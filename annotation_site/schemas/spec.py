@@ -319,6 +319,9 @@ class FieldSpec:
         # text
         if not isinstance(value, str):
             return None, f"must be text (got {_describe(value)})"
+        problem = unstorable_text_problem(value)
+        if problem:
+            return None, problem
         value = value.strip()
         limit = self.max_length if self.max_length is not None else DEFAULT_TEXT_MAX_LENGTH
         if len(value) > limit:
@@ -430,6 +433,8 @@ class SchemaSpec:
             spec = field.reason
             if reason is not None and not isinstance(reason, str):
                 problems.append(f"the reason must be text (got {_describe(reason)})")
+            elif reason is not None and unstorable_text_problem(reason):
+                problems.append(f"the reason {unstorable_text_problem(reason)}")
             else:
                 text = reason.strip() if reason is not None else ""
                 if spec is None:
@@ -886,7 +891,35 @@ def parse_schema(data: object) -> SchemaSpec:
     spec = parser.schema(data)
     if parser.errors or spec is None:
         raise SchemaError(parser.errors or ["schema: invalid"])
+    unstorable = list(_unstorable_strings(spec.to_dict(), ""))
+    if unstorable:
+        raise SchemaError(unstorable)
     return spec
+
+
+def unstorable_text_problem(text: str) -> str | None:
+    """Why a string cannot be stored in a database (PostgreSQL refuses NUL in text and jsonb; an
+    unpaired surrogate has no UTF-8 form), or None."""
+    if "\x00" in text:
+        return "must not contain a NUL character (\\u0000)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "must be valid Unicode (it holds an unpaired surrogate)"
+    return None
+
+
+def _unstorable_strings(value: object, path: str) -> Iterable[str]:
+    if isinstance(value, str):
+        problem = unstorable_text_problem(value)
+        if problem:
+            yield f"{path or 'schema'}: {problem}"
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _unstorable_strings(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            yield from _unstorable_strings(item, f"{path}[{index}]")
 
 
 def _reject_constant(name: str) -> object:

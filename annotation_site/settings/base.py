@@ -3,6 +3,7 @@ environment (see README "Environment variables")."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dj_database_url
@@ -42,12 +43,22 @@ INSTALLED_APPS = [
     "annotation_site.raters",
     "annotation_site.labeling",
     "annotation_site.predictions",
+    "annotation_site.jobs",
     "annotation_site.quality",
+    "annotation_site.releases",
+    "annotation_site.grounding",
+    "annotation_site.comparisons",
     "annotation_site.demo",
+    # The bridge to the model; a string here, never an import from annotation_site (see workers/apps.py).
+    "workers",
 ]
 
 MIDDLEWARE = [
+    # First: every response, even a refusal, carries its request id and is timed.
+    "annotation_site.core.middleware.RequestIdMiddleware",
+    "annotation_site.core.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "annotation_site.core.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -55,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: a lost database connection in a view becomes 503 + Retry-After, not 500.
+    "annotation_site.core.outage.DatabaseOutageMiddleware",
 ]
 
 ROOT_URLCONF = "annotation_site.urls"
@@ -99,7 +112,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache and broker: Redis when REDIS_URL is set, otherwise nothing that needs a server.
 REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Fail-safe: while Redis is down the cache is empty and stores nothing, instead of raising in requests.
+    CACHES = {"default": {"BACKEND": "annotation_site.core.cache.FailSafeRedisCache", "LOCATION": REDIS_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -121,13 +135,26 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600)}
+    # A message whose worker died unacknowledged goes back to its queue after visibility_timeout; kombu looks
+    # for such messages every interval x throttle seconds (100 s by default), here at most every 10 s.
+    _visibility_timeout = env_int("CELERY_VISIBILITY_TIMEOUT", 3600)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": _visibility_timeout,
+        "unacked_restore_interval": max(1, min(10, _visibility_timeout // 3)),
+        "unacked_restore_throttle": 1,
+    }
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Queues: "cpu" takes every task; tasks named "model.*" go to MODEL_QUEUE when set (e.g. "gpu", consumed
+# by workers on GPU machines: `celery -A workers worker -Q gpu`). See docs/deployment.md.
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_DEFAULT_QUEUE") or "cpu"
+CELERY_TASK_ROUTES = {"model.*": {"queue": env_str("MODEL_QUEUE")}} if env_str("MODEL_QUEUE") else {}
+# The multimodal LLM's tasks ("gpu.*") only run where MLLM_CHECKPOINT is set, on machines reading GPU_QUEUE.
+CELERY_TASK_ROUTES["gpu.*"] = {"queue": env_str("GPU_QUEUE") or "gpu"}
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 3600)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_RESULT_EXPIRES = 24 * 3600
@@ -135,7 +162,19 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Run with `celery -A workers beat` (one per deployment) or a worker started with -B.
 CELERY_BEAT_SCHEDULE = {
     "expire-leases": {"task": "labeling.expire_leases", "schedule": 60.0},
+    # Tasks the web could not send while the broker was away (annotation_site/core/tasks.py).
+    "send-pending-tasks": {"task": "core.send_pending_tasks", "schedule": env_int("PENDING_TASKS_SECONDS", 30)},
+    # Pre-scores what no message asked for (a broker outage), retrains when enough labels arrived, reorders.
+    "model-sweep": {"task": "model.sweep", "schedule": env_int("MODEL_SWEEP_SECONDS", 120)},
 }
+# Trained checkpoints are kept in the default storage (shared by every machine) and cached here per worker.
+MODEL_CACHE_DIR = Path(env_str("MODEL_CACHE_DIR") or VAR_DIR / "model-cache")
+# Overrides of realqa_model.cpu_scorer.CpuScorerConfig for the project models, e.g. {"ensemble_size": 8}.
+MODEL_TRAINING: dict = json.loads(env_str("MODEL_TRAINING") or "{}")
+# A local Qwen2-VL checkpoint (never downloaded) that pre-scores every image beside the CPU model, and its
+# realqa_model.mllm_scorer.MllmScorerConfig overrides, e.g. {"mode": "cot", "device": "cuda"}.
+MLLM_CHECKPOINT = env_str("MLLM_CHECKPOINT")
+MLLM_SETTINGS: dict = json.loads(env_str("MLLM_SETTINGS") or "{}")
 
 # --- Files: a local folder, or any S3-compatible store when AWS_STORAGE_BUCKET_NAME is set.
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or VAR_DIR / "media")
@@ -165,6 +204,12 @@ STORAGES = {
 # --- Uploads: the admin's multi-file upload; each file's own limit is checked on decode.
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 500)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Sent on every response (core/middleware.py); empty turns it off.
+CONTENT_SECURITY_POLICY = env_str(
+    "CONTENT_SECURITY_POLICY", "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
+)
+# Largest multipart request (an upload of photos or a zip); bigger ones get 413 before a byte is read.
+REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 1024 * 1024 * 1024)
 # Uploads go to temporary files, never memory: the import reads them like files on disk.
 FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
 
@@ -181,6 +226,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
+# Login throttling (annotation_site/core/throttle.py): failures per user name and address, then a lockout.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
+# Behind the reverse proxy the caller's address is the last X-Forwarded-For entry (production turns it on).
+LOGIN_TRUST_X_FORWARDED_FOR = env_bool("LOGIN_TRUST_X_FORWARDED_FOR", False)
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -195,20 +245,37 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "annotation_site.core.parsers.SafeJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "RealQA annotation platform API",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The API's description is for the platform's own users, not for anonymous visitors.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
 }
 
+# JSON lines (one object per line with request_id / task_id) unless LOG_FORMAT=plain; plain in debug.
+LOG_FORMAT = env_str("LOG_FORMAT") or ("plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"context": {"()": "annotation_site.core.logs.ContextFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(context)s] %(message)s"},
+        "json": {"()": "annotation_site.core.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL") or "INFO"},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # One line per request (about 50 us each); LOG_REQUESTS=0 leaves them to the proxy's access log.
+        "realqa.request": {"level": "INFO" if env_bool("LOG_REQUESTS", True) else "WARNING"},
+    },
 }
 REALQA_SCHEMA_PATH = BASE_DIR / "fixtures" / "realqa_schema.json"

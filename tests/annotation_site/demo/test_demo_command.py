@@ -7,6 +7,7 @@ import http.cookiejar
 import os
 import re
 import signal
+import sqlite3
 import socket
 import subprocess
 import sys
@@ -14,6 +15,8 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -34,6 +37,7 @@ def _login(opener: urllib.request.OpenerDirector, base: str, login_path: str, us
     return opener.open(request).read().decode()
 
 
+@pytest.mark.zero_server
 def test_the_demo_serves_the_admin_and_a_logged_in_rater_page(tmp_path):
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "MEDIA_ROOT"}}
@@ -65,6 +69,8 @@ def test_the_demo_serves_the_admin_and_a_logged_in_rater_page(tmp_path):
         assert "RealQA demo" in home and "Log out" in home
         image_count = int(re.search(r'data-project="realqa-demo".*?<td class="num">(\d+)</td>', home, re.S).group(1))
         assert image_count >= 40
+        for task in ("/compare/", "/regions/", "/describe/"):  # every task type is on in the demo
+            assert f"/projects/realqa-demo{task}" in home
 
         admin = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
         index = _login(admin, base, "/admin/login/?next=/admin/", "admin", "realqa-admin")
@@ -79,6 +85,14 @@ def test_the_demo_serves_the_admin_and_a_logged_in_rater_page(tmp_path):
         while " ready." not in worker_log.read_text():
             assert time.monotonic() < deadline, worker_log.read_text()
             time.sleep(1)
+
+        # The demo's worker pre-scores every imported photo without anyone asking.
+        database = sqlite3.connect(tmp_path / "var" / "db.sqlite3")
+        deadline = time.monotonic() + 180
+        while database.execute("SELECT COUNT(*) FROM predictions_imagefeatures").fetchone()[0] < image_count:
+            assert time.monotonic() < deadline, worker_log.read_text()[-3000:]
+            time.sleep(2)
+        database.close()
     finally:
         os.killpg(demo.pid, signal.SIGTERM)
         try:

@@ -332,6 +332,21 @@ def test_the_models_guess_is_shown_only_when_the_project_turns_pre_annotation_on
     assert _next(client).json()["prediction"]["values"]["quality"]["value"] == 6.5
 
 
+def test_with_pre_annotation_raters_see_the_projects_current_model_not_a_newer_row_of_another(labeling_project, rater):
+    from annotation_site.predictions.models import ModelRun
+
+    ModelRun.objects.create(project=labeling_project, model_version="m@1", checkpoint="x", images_used=1, labels_used=1)
+    for image in Image.objects.all():
+        prediction_store(image=image, model_version="m@1", values={"quality": {"value": 6.5, "uncertainty": 0.3}})
+        prediction_store(image=image, model_version="qwen2-vl:abc", values={"quality": {"value": 2.0, "uncertainty": 0.1}})
+    labeling_project.pre_annotation = True
+    labeling_project.save()
+
+    shown = _next(api_client_for(rater)).json()["prediction"]
+
+    assert shown["model_version"] == "m@1" and shown["values"]["quality"]["value"] == 6.5
+
+
 def test_an_excluded_rater_gets_no_more_images(labeling_project, rater):
     client = api_client_for(rater)
     _next(client)

@@ -344,7 +344,7 @@
     const body = {
       labels: labelsPayload(),
       idempotency_key: assignment.idempotencyKey,
-      seconds_spent: Math.round((performance.now() - shownAt) / 100) / 10,
+      seconds_spent: Math.round(performance.now() - shownAt) / 1000,
       client: {viewport: `${window.innerWidth}x${window.innerHeight}`, dpr: window.devicePixelRatio, zoomed_to_100: zoomed},
     };
     const response = await api(config.urls.submit.replace("{id}", assignment.id), body);
