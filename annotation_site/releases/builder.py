@@ -1,11 +1,12 @@
 """The release export: stream the labels out of the database, compute every statistic per field, write the files.
 
-Memory. Labels are read once, in image order, with server-side iteration, and never held as Python objects: the
-pass keeps numeric arrays only (image, rater, slot and one float per field: about 100 bytes a label), writes
-ratings.csv and ratings.parquet chunk by chunk, and keeps of the free text only each image's normalised answers
-and one consensus reason per field. Per-field statistics build a (raters, images) matrix for one field at a time
-(two at a time, on two threads: numpy releases the GIL in its heavy loops). So the peak grows with labels x 100
-bytes plus two fields' matrices, not with the JSON of the labels.
+Memory. Labels are read once, in image order, a block of whole images at a time (COPY parsed by Arrow on
+PostgreSQL, server-side iteration elsewhere), and never held as Python objects: the pass keeps numeric arrays only
+(image, rater, slot and one float per field: about 100 bytes a label), writes ratings.csv and ratings.parquet
+block by block, and keeps of the free text only each image's normalised answers and one consensus reason per
+field. Per-field statistics build a (raters, images) matrix for one field at a time in each of the statistics
+worker processes. So the peak grows with labels x 100 bytes plus a few fields' matrices, not with the JSON of the
+labels.
 
 Consistency. The set of labels is fixed at the start (the highest annotation id and the raters who count then),
 so a label arriving or a rater being excluded during the build changes nothing.
@@ -18,6 +19,7 @@ without a writer named "conversations" says in release.json and the datasheet th
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import os
@@ -36,6 +38,8 @@ from typing import Iterator, Protocol
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection
 from django.db.models import Avg, Count, Exists, Max, OuterRef
@@ -58,6 +62,7 @@ from .options import ReleaseError, ReleaseOptions
 from .tables import StreamingTable, float_column, write_csv, write_parquet
 
 CHUNK = 5000  # labels per database round trip and per ratings-file chunk
+COPY_LABELS = 40_000  # labels per COPY statement on PostgreSQL (progress is reported between them)
 # Worker processes for the statistics; the builder itself keeps writing files meanwhile.
 STATISTICS_PROCESSES = 2
 COPY_BUFFER = 1 << 20
@@ -183,6 +188,56 @@ def _stream(query) -> Iterator[tuple]:  # type: ignore[no-untyped-def]
         yield from query.iterator(chunk_size=CHUNK)
 
 
+class _CopyStream(io.RawIOBase):
+    """The blocks of a psycopg COPY ... TO STDOUT as a readable binary file, for Arrow's CSV reader."""
+
+    def __init__(self, blocks: Iterator[memoryview]) -> None:
+        self.blocks = blocks
+        self.block = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        while not self.block:
+            try:
+                self.block = memoryview(next(self.blocks)).cast("B")
+            except StopIteration:
+                return 0
+        n = min(len(buffer), len(self.block))
+        buffer[:n] = self.block[:n]
+        self.block = self.block[n:]
+        return n
+
+
+def _can_copy() -> bool:
+    """PostgreSQL through psycopg 3, whose cursors have copy()."""
+    if connection.vendor != "postgresql":
+        return False
+    with connection.cursor() as cursor:
+        return hasattr(cursor.cursor, "copy")
+
+
+def _copy_blocks(query, names: Sequence[str], types: dict[str, pa.DataType]) -> Iterator[pa.Table]:  # type: ignore[no-untyped-def]
+    """The rows of a values_list query read with COPY ... TO STDOUT (CSV) and parsed by Arrow's C++ CSV reader,
+    a block of about 4 MB at a time: the labels never pass through Python tuples. CSV has one way to tell NULL (an
+    unquoted empty field) from an empty text (""), which the options below keep apart."""
+    sql, params = query.query.sql_with_params()
+    statement = f"COPY ({connection.ops.compose_sql(sql, params)}) TO STDOUT WITH (FORMAT csv)"
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        source = pa.PythonFile(io.BufferedReader(_CopyStream(iter(copy)), COPY_BUFFER), mode="r")
+        reader = pa_csv.open_csv(
+            source,
+            read_options=pa_csv.ReadOptions(column_names=list(names), block_size=4 << 20, use_threads=False),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False, null_values=[""]
+            ),
+        )
+        for batch in reader:
+            yield pa.Table.from_batches([batch])
+
+
 def _float_or_nan(value: object) -> float:
     try:
         return float(value)  # type: ignore[arg-type]
@@ -201,7 +256,9 @@ class _FieldColumn:
         self.codes: dict[str, int] = {c.value: i for i, c in enumerate(spec.choices)}
         self.text_codes: dict[str, int] = {}
 
-    def parse(self, raw: Sequence[object]) -> tuple[np.ndarray, list[str | None] | None]:
+    def parse(self, raw: Sequence[object] | pa.Array) -> tuple[np.ndarray, pa.Array | None]:
+        if isinstance(raw, pa.Array):
+            return self.parse_text(raw)
         spec, n = self.spec, len(raw)
         present = np.fromiter((v is not None for v in raw), bool, n)
         if spec.is_score:
@@ -220,14 +277,51 @@ class _FieldColumn:
             codes = np.fromiter((self.codes.get(v, -1) if isinstance(v, str) else -1 for v in raw), np.int64, n)
             self.invalid += int((present & (codes < 0)).sum())
             return np.where(codes >= 0, codes, np.nan).astype(np.float64), None
-        texts = [(normalise_text(v) or None) if isinstance(v, str) else None for v in raw]
         self.invalid += sum(1 for v in raw if v is not None and not isinstance(v, str))
-        # Answers that differ only in case or spacing are the same answer for agreement.
+        return self.parse_answers(pa.array([v if isinstance(v, str) else None for v in raw], pa.string()))
+
+    def parse_answers(self, raw: pa.Array) -> tuple[np.ndarray, pa.Array]:
+        """Text answers: normalised, and coded by their case-folded form in order of first appearance (answers that
+        differ only in case or spacing are the same answer for agreement). The Python string work is done once per
+        distinct text: a dictionary encoding keeps the texts in order of first appearance and points each label at
+        its text, which gives the same codes as going label by label."""
+        encoded = pc.dictionary_encode(raw)
+        distinct = [normalise_text(v) or None for v in encoded.dictionary.to_pylist()]
         setdefault, codes_seen = self.text_codes.setdefault, self.text_codes
-        numbers = np.array(
-            [math.nan if t is None else float(setdefault(t.casefold(), len(codes_seen))) for t in texts], dtype=np.float64
+        code_of = np.array(
+            [math.nan if t is None else float(setdefault(t.casefold(), len(codes_seen))) for t in distinct] + [math.nan],
+            dtype=np.float64,
         )
-        return numbers, texts
+        # A label without text points at the extra nan code after the dictionary's entries.
+        index = encoded.indices.fill_null(len(distinct)).to_numpy(zero_copy_only=False).astype(np.int64)
+        texts = pa.array(distinct + [None], pa.string()).take(pa.array(index))
+        return code_of[index], texts
+
+    def parse_text(self, raw: pa.Array) -> tuple[np.ndarray, pa.Array | None]:
+        """The same for a column of text (PostgreSQL's ->> read with COPY), converted by Arrow's compute
+        functions; what they cannot convert goes value by value through `parse` as above."""
+        spec = self.spec
+        if spec.is_score:
+            try:
+                numbers = pc.cast(raw, pa.float64()).to_numpy(zero_copy_only=False)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                return self.parse(raw.to_pylist())
+            present = raw.is_valid().to_numpy(zero_copy_only=False)
+            numbers = np.array(numbers, dtype=np.float64)  # writable, nan where null
+            with np.errstate(invalid="ignore"):
+                ok = np.isfinite(numbers) & (numbers >= spec.min) & (numbers <= spec.max)
+                if spec.kind == "integer":
+                    ok &= numbers == np.round(numbers)
+            numbers[~ok] = np.nan
+            self.invalid += int((present & ~ok).sum())
+            return numbers, None
+        if spec.is_choice:
+            index = pc.index_in(raw, value_set=pa.array([c.value for c in spec.choices], pa.string()))
+            codes = index.to_numpy(zero_copy_only=False)  # float, nan where null: no such choice or no value
+            present = raw.is_valid().to_numpy(zero_copy_only=False)
+            self.invalid += int((present & np.isnan(codes)).sum())
+            return np.asarray(codes, dtype=np.float64), None
+        return self.parse_answers(raw)
 
 
 def _arrow_type(spec: FieldSpec) -> pa.DataType:
@@ -238,16 +332,21 @@ def _arrow_type(spec: FieldSpec) -> pa.DataType:
     return pa.string()
 
 
-def _distinct_answers(texts: Sequence[str | None]) -> list[str]:
-    """Distinct answers, most frequent first (case-insensitively), each as its first rater wrote it."""
-    first: dict[str, str] = {}
-    tally: Counter[str] = Counter()
-    for text in texts:
-        if text:
-            key = text.casefold()
-            first.setdefault(key, text)
-            tally[key] += 1
-    return [first[key] for key in sorted(first, key=lambda key: -tally[key])]  # stable: first seen first on ties
+def _answers_by_group(group: np.ndarray, groups: int, codes: np.ndarray, texts: pa.Array) -> list[list[str]]:
+    """Per group (image), its distinct answers, most frequent first (by code, i.e. case-insensitively), first seen
+    first on ties, each as its first rater wrote it. codes: per label, nan without an answer."""
+    index = np.flatnonzero(~np.isnan(codes))
+    group_of, code = group[index], codes[index].astype(np.int64)
+    order = np.lexsort((index, code, group_of))
+    group_of, code, index = group_of[order], code[order], index[order]
+    starts = np.flatnonzero(np.r_[True, (group_of[1:] != group_of[:-1]) | (code[1:] != code[:-1])])
+    first, owner = index[starts], group_of[starts]
+    count = np.diff(np.r_[starts, index.size])
+    ranked = np.lexsort((first, -count, owner))
+    answers: list[list[str]] = [[] for _ in range(groups)]
+    for g, text in zip(owner[ranked].tolist(), texts.take(pa.array(first[ranked])).to_pylist()):
+        answers[g].append(text)
+    return answers
 
 
 def _closest_reasons(
@@ -376,7 +475,8 @@ class _Build:
 
     def read_numbers(self) -> None:
         """The one pass over the labels, in image order, a chunk of whole images at a time. PostgreSQL hands each
-        field over as its own column (values ->> 'key'), so no label's JSON is decoded in Python."""
+        field over as its own column (values ->> 'key') of a COPY's CSV, which Arrow parses, so no label's JSON is
+        decoded in Python nor any label made a Python tuple."""
         fields = self.spec.fields
         columns = [_FieldColumn(f) for f in fields]
         text_keys = [f.key for f in fields if f.kind == "text"]
@@ -409,17 +509,13 @@ class _Build:
             *(KT(f"values__{f.key}") for f in fields),
             *(KT(f"reasons__{f.key}") for f in reason_fields),
         )
-        pending: list[tuple] = []
         read = 0
-        for row in _stream(query):
-            pending.append(row)
-            read += 1
-            if len(pending) >= CHUNK and row[0] != pending[-2][0]:
-                # The newest row starts an image: everything before it is whole images.
-                self._chunk(pending[:-1], columns, reason_fields)
-                pending = [row]
+        for block, connection_free in self._label_blocks(query, fields, reason_fields):
+            if block is not None:
+                self._chunk(block, columns, reason_fields)
+                read += len(block[0])
+            if connection_free:
                 self.progress(0.02 + 0.36 * read / max(1, self.total_labels), f"reading labels ({read:,} of {self.total_labels:,})")
-        self._chunk(pending, columns, reason_fields)
         self.ratings_writer.close()
 
         def joined(name: str, empty: np.ndarray) -> np.ndarray:
@@ -441,15 +537,74 @@ class _Build:
         if self.skipped:
             self.notes.append(f"{self.skipped} labels on images that became gold images during the build were left out")
 
-    def _chunk(self, rows: list[tuple], columns: list[_FieldColumn], reason_fields: list[FieldSpec]) -> None:
-        """Labels of whole images: numbers into the arrays, rows into the ratings files, per-image text answers
-        and consensus reasons into their lists."""
-        if not rows:
+    def _label_blocks(self, query, fields: Sequence[FieldSpec], reason_fields: Sequence[FieldSpec]) -> Iterator[tuple[list | None, bool]]:  # type: ignore[no-untyped-def]
+        """The labels in blocks of whole images, column by column: image and rater ids as int64 arrays, created_at
+        and source as Arrow arrays, then one column per field (Arrow text from PostgreSQL, the typed Python values
+        elsewhere) and one Arrow text column per field with reasons. Each block comes with whether the database
+        connection is free for other statements (the block may be None then)."""
+        if _can_copy():
+            names = ["image", "rater", "created_at", "source"] + [f"value_{i}" for i in range(len(fields))]
+            names += [f"reason_{i}" for i in range(len(reason_fields))]
+            types = {name: pa.string() for name in names}
+            types.update(image=pa.int64(), rater=pa.int64(), created_at=pa.timestamp("us", tz="UTC"))
+            # One COPY per range of images: the connection is busy while a COPY runs, and progress is reported on
+            # it between them. The first and last ranges are open so that every label is read.
+            ids = self.images.ids
+            per_copy = max(1, math.ceil(ids.size * COPY_LABELS / max(1, self.total_labels)))
+            bounds = [int(i) for i in ids[per_copy::per_copy]]
+            for low, high in zip([None, *bounds], [*bounds, None]):
+                part = query
+                if low is not None:
+                    part = part.filter(image_id__gte=low)
+                if high is not None:
+                    part = part.filter(image_id__lt=high)
+                carry = None
+                for table in _copy_blocks(part, names, types):
+                    if carry is not None:
+                        table = pa.concat_tables([carry, table])
+                    image = table.column(0).to_numpy()
+                    # The last image may go on in the next block: keep its rows back.
+                    cut = int(np.searchsorted(image, image[-1])) if image.size else 0
+                    carry = table.slice(cut)
+                    if cut:
+                        yield self._arrow_block(table.slice(0, cut)), False
+                yield (self._arrow_block(carry) if carry is not None else None), True
             return
-        fields = self.spec.fields
+        pending: list[tuple] = []
+        for row in _stream(query):
+            pending.append(row)
+            if len(pending) >= CHUNK and row[0] != pending[-2][0]:
+                # The newest row starts an image: everything before it is whole images.
+                yield self._row_block(pending[:-1], len(fields)), True
+                pending = [row]
+        if pending:
+            yield self._row_block(pending, len(fields)), True
+
+    @staticmethod
+    def _arrow_block(table: pa.Table) -> list:
+        columns = [column.combine_chunks() for column in table.columns]
+        return [columns[0].to_numpy(), columns[1].to_numpy(), *columns[2:]]
+
+    @staticmethod
+    def _row_block(rows: list[tuple], n_fields: int) -> list:
         raw = list(zip(*rows))
-        image_ids = np.fromiter(raw[0], np.int64, len(rows))
-        rater_ids = np.fromiter(raw[1], np.int64, len(rows))
+        n = len(rows)
+        return [
+            np.fromiter(raw[0], np.int64, n),
+            np.fromiter(raw[1], np.int64, n),
+            pa.array(raw[2], pa.timestamp("us", tz="UTC")),
+            pa.array(raw[3], pa.string()),
+            *(list(column) for column in raw[4 : 4 + n_fields]),
+            *(pa.array(column, pa.string()) for column in raw[4 + n_fields :]),
+        ]
+
+    def _chunk(self, raw: list, columns: list[_FieldColumn], reason_fields: list[FieldSpec]) -> None:
+        """Labels of whole images (a block of `_label_blocks`): numbers into the arrays, rows into the ratings
+        files, per-image text answers and consensus reasons into their lists."""
+        fields = self.spec.fields
+        image_ids, rater_ids = raw[0], raw[1]
+        if not image_ids.size:
+            return
         position = np.searchsorted(self.images.ids, image_ids)
         rater = np.searchsorted(self.rater_ids, rater_ids)
         keep = (position < self.images.ids.size) & (rater < self.rater_ids.size)
@@ -457,17 +612,23 @@ class _Build:
         if not keep.all():  # images that became gold while the build ran
             self.skipped += int((~keep).sum())
             picked = np.flatnonzero(keep)
-            raw = [[column[i] for i in picked] for column in raw]
-            position, rater = position[keep], rater[keep]
             if not picked.size:
                 return
+            where = pa.array(picked)
+            raw = [
+                column[picked] if isinstance(column, np.ndarray)
+                else column.take(where) if isinstance(column, pa.Array)
+                else [column[i] for i in picked]
+                for column in raw
+            ]
+            position, rater = position[keep], rater[keep]
         n = position.size
         starts = np.r_[True, position[1:] != position[:-1]]
         group = np.cumsum(starts) - 1
         group_start = np.flatnonzero(starts)
         slot = np.arange(n) - group_start[group]
         numbers = np.empty((n, len(fields)))
-        texts: dict[str, list[str | None]] = {}
+        texts: dict[str, pa.Array] = {}
         for i, column in enumerate(columns):
             numbers[:, i], parsed_texts = column.parse(raw[4 + i])
             if parsed_texts is not None:
@@ -478,10 +639,12 @@ class _Build:
         self.parts["values"].append(numbers)
 
         created = raw[2]
-        first, last = min(created), max(created)
+        span = pc.min_max(created)
+        first, last = span["min"].as_py(), span["max"].as_py()
         self.first_label = first if self.first_label is None or first < self.first_label else self.first_label
         self.last_label = last if self.last_label is None or last > self.last_label else self.last_label
-        self.sources.update(raw[3])
+        for entry in pc.value_counts(raw[3]).to_pylist():
+            self.sources[entry["values"]] += entry["counts"]
 
         # The ratings files, column by column from the parsed numbers: a value the schema refuses is missing here
         # exactly as it is missing from the statistics.
@@ -490,8 +653,8 @@ class _Build:
             "file": self.arrow_files.take(where),
             "image_sha256": self.arrow_shas.take(where),
             "rater": self.arrow_pseudonyms.take(pa.array(rater)),
-            "created_at": list(created),
-            "source": list(raw[3]),
+            "created_at": created,
+            "source": raw[3],
         }
         for i, spec in enumerate(fields):
             column = numbers[:, i]
@@ -508,8 +671,8 @@ class _Build:
                 table[spec.key] = texts[spec.key]
         offset = 4 + len(fields)
         for j, spec in enumerate(reason_fields):
-            reasons = raw[offset + j]
-            table[f"{spec.key}_reason"] = list(reasons)
+            table[f"{spec.key}_reason"] = raw[offset + j]
+            reasons = raw[offset + j].to_pylist()
             chosen = _closest_reasons(
                 group, group_start.size, numbers[:, fields.index(spec)], reasons, score=spec.is_score
             )
@@ -518,12 +681,11 @@ class _Build:
                 target[position[group_start[g]]] = reason
         self.ratings_writer.write(table)
 
-        ends = np.r_[group_start[1:], n]
         for key, column_texts in texts.items():
             answers, consensus = self.answers[key], self.consensus_text[key]
-            for start, end in zip(group_start, ends):
-                distinct = _distinct_answers(column_texts[start:end])
-                image = position[start]
+            codes = numbers[:, self.spec.keys.index(key)]
+            for g, distinct in enumerate(_answers_by_group(group, group_start.size, codes, column_texts)):
+                image = position[group_start[g]]
                 answers[image] = distinct
                 consensus[image] = distinct[0] if distinct else None
 
@@ -541,6 +703,28 @@ class _Build:
             spec.key: image_consensus(spec, self.labels_of(i), self.images.ids.size) for i, spec in enumerate(self.spec.fields)
         }
 
+    def spawn_statistics(self) -> None:
+        """Start the statistics workers now, before the labels are read: their imports (numpy, scipy; about half a
+        second each) then overlap with the reading instead of delaying the statistics. They wait for their job on
+        standard input (see statsworker)."""
+        package_root = str(Path(__file__).resolve().parent.parent.parent)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+        # One BLAS thread per worker: the workers are the parallelism. BLAS threads on top of them spin-wait for
+        # cores that are busy, which tripled the statistics' CPU time in the benchmark.
+        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(name, "1")
+        self.scratch = tempfile.TemporaryDirectory(prefix="realqa-release-")
+        scratch = Path(self.scratch.name)
+        self.workers: list[tuple[subprocess.Popen, Path, list[int], object]] = []
+        self.idle_workers: list[tuple[subprocess.Popen, object]] = []
+        for n in range(min(STATISTICS_PROCESSES, len(self.spec.fields))):
+            log = open(scratch / f"worker-{n}.log", "wb")
+            process = subprocess.Popen(
+                [sys.executable, "-m", "annotation_site.releases.statsworker"],
+                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env,
+            )
+            self.idle_workers.append((process, log))
+
     def start_statistics(self) -> None:
         fields = self.spec.fields
         params = {
@@ -551,35 +735,28 @@ class _Build:
             "split_half_splits": self.options.split_half_splits,
         }
         self.stats_params = params
-        self.workers: list[tuple[subprocess.Popen, Path, list[int], object]] = []
-        self.scratch = tempfile.TemporaryDirectory(prefix="realqa-release-")
         scratch = Path(self.scratch.name)
         arrays = scratch / "labels.npy.npz"
         np.savez(arrays, image=self.labels_image, rater=self.labels_rater, slot=self.labels_slot, values=self.labels_values)
         # Longest first onto the least loaded worker: the MLE makes a score field several times a choice field.
         cost = [6.0 if f.is_score else (1.0 if f.is_choice else 0.1) for f in fields]
-        bins: list[list[int]] = [[] for _ in range(STATISTICS_PROCESSES)]
-        loads = [0.0] * STATISTICS_PROCESSES
+        bins: list[list[int]] = [[] for _ in self.idle_workers]
+        loads = [0.0] * len(bins)
         for i in sorted(range(len(fields)), key=lambda i: -cost[i]):
             target = loads.index(min(loads))
             bins[target].append(i)
             loads[target] += cost[i]
-        package_root = str(Path(__file__).resolve().parent.parent.parent)
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
-        # One BLAS thread per worker: the workers are the parallelism. BLAS threads on top of them spin-wait for
-        # cores that are busy, which tripled the statistics' CPU time in the benchmark.
-        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            env.setdefault(name, "1")
-        for n, columns in enumerate(b for b in bins if b):
+        for n, ((process, log), columns) in enumerate(zip(self.idle_workers, bins)):
             job, result = scratch / f"job-{n}.pickle", scratch / f"result-{n}.pickle"
             with open(job, "wb") as handle:
                 pickle.dump({"arrays": str(arrays), "fields": [(i, fields[i]) for i in columns], "params": params}, handle)
-            log = open(scratch / f"worker-{n}.log", "wb")
-            process = subprocess.Popen(
-                [sys.executable, "-m", "annotation_site.releases.statsworker", str(job), str(result)],
-                stdout=log, stderr=subprocess.STDOUT, env=env,
-            )
+            try:
+                process.stdin.write(f"{job}\n{result}\n".encode())
+                process.stdin.close()
+            except BrokenPipeError:  # the worker died starting up; finish_statistics reports its log
+                pass
             self.workers.append((process, result, columns, log))
+        self.idle_workers = []
 
     def finish_statistics(self) -> None:
         results: dict[int, FieldStats] = {}
@@ -599,12 +776,16 @@ class _Build:
         self.stop_statistics()
 
     def stop_statistics(self) -> None:
-        for process, _, _, log in getattr(self, "workers", []):
+        running = [(w[0], w[-1]) for w in getattr(self, "workers", [])] + getattr(self, "idle_workers", [])
+        for process, log in running:
+            if process.stdin is not None and not process.stdin.closed:
+                process.stdin.close()
             if process.poll() is None:
                 process.kill()
                 process.wait()
             log.close()
         self.workers = []
+        self.idle_workers = []
         if getattr(self, "scratch", None) is not None:
             self.scratch.cleanup()
             self.scratch = None
@@ -904,10 +1085,11 @@ class _Build:
     # ---- everything
 
     def run(self) -> BuildResult:
-        self.select()
-        self.read_numbers()
-        self.start_statistics()
+        self.spawn_statistics()
         try:
+            self.select()
+            self.read_numbers()
+            self.start_statistics()
             self.consensus_arrays()
             self.split()
             self.copy_images()

@@ -1,8 +1,12 @@
-"""`python -m annotation_site.releases.statsworker JOB RESULT`: the statistics of some fields in a process of their own.
+"""`python -m annotation_site.releases.statsworker`: the statistics of some fields in a process of their own.
 
-JOB is a pickle the release builder wrote ({"arrays": npz path, "fields": [(column, FieldSpec)], "params": {...}});
-RESULT receives the pickled list of FieldStats. No Django: numpy, scipy and the schema dataclasses only. A plain
-subprocess rather than multiprocessing, which refuses to start children inside a Celery prefork worker.
+The builder starts the workers when the build starts, so that their imports (numpy, scipy) overlap with its
+reading of the labels, and hands each its job later: two lines on standard input, JOB and RESULT. The paths can also
+be given as arguments (`python -m annotation_site.releases.statsworker JOB RESULT`). JOB is a pickle the release
+builder wrote ({"arrays": npz path, "fields": [(column, FieldSpec)], "params": {...}}); RESULT receives the pickled
+list of FieldStats. Standard input closed without a job (the build failed first): exit quietly. No Django: numpy,
+scipy and the schema dataclasses only. A plain subprocess rather than multiprocessing, which refuses to start
+children inside a Celery prefork worker.
 """
 
 from __future__ import annotations
@@ -46,4 +50,9 @@ def main(job_path: str, result_path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    if len(sys.argv) == 3:
+        main(sys.argv[1], sys.argv[2])
+    else:
+        job_path, result_path = sys.stdin.readline().rstrip("\n"), sys.stdin.readline().rstrip("\n")
+        if job_path and result_path:
+            main(job_path, result_path)
