@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
@@ -34,9 +35,33 @@ def csv_view(table: pa.Table, decimals: dict[str, int]) -> pa.Table:
             continue
         values = column.to_numpy(zero_copy_only=False).astype(np.float64)
         missing = np.isnan(values)
-        text = np.char.mod(f"%.{places}f", np.where(missing, 0.0, values))
-        columns.append(pa.array(text.tolist(), mask=missing, type=pa.string()))
+        columns.append(fixed_decimals(np.where(missing, 0.0, values), places, missing))
     return pa.table(columns, names=table.column_names)
+
+
+def fixed_decimals(values: np.ndarray, places: int, missing: np.ndarray) -> pa.Array:
+    """`"%.{places}f" % value` for each value, null where missing, as Arrow text.
+
+    Values already rounded to `places` decimals (as float_column leaves them) are written from their integer
+    count of 10**-places with Arrow's string functions, which is the same text, since such a double is far closer
+    to that count than half a unit in the last place; any other value (and any too large for the integer form)
+    goes through printf, value by value."""
+    scale = 10.0**places
+    count = np.rint(np.abs(values) * scale)
+    with np.errstate(invalid="ignore"):
+        clean = (np.round(values, places) == values) & (count < 2.0**52)
+    whole = np.where(clean, count, 0.0).astype(np.int64)
+    text = pc.cast(pa.array(whole // int(scale)), pa.string())
+    if places:
+        fraction = pc.utf8_slice_codeunits(pc.cast(pa.array(whole % int(scale) + int(scale)), pa.string()), 1)
+        text = pc.binary_join_element_wise(text, fraction, ".")
+    text = pc.binary_join_element_wise(pc.if_else(pa.array(np.signbit(values)), "-", ""), text, "")
+    if not clean.all():
+        texts = text.to_pylist()
+        for i, printed in zip(np.flatnonzero(~clean).tolist(), np.char.mod(f"%.{places}f", values[~clean]).tolist()):
+            texts[i] = printed
+        text = pa.array(texts, pa.string())
+    return pc.if_else(pa.array(missing), pa.scalar(None, pa.string()), text)
 
 
 def _json_list(items: list) -> str:
