@@ -55,7 +55,7 @@ from annotation_site.schemas.models import SchemaVersion
 from annotation_site.schemas.spec import FieldSpec, SchemaSpec
 from annotation_site.statistics.splits import assign_splits, near_duplicate_groups
 
-from . import report
+from . import plots, report
 from .tasks_export import ReleaseImages, tasks_write
 from .fieldstats import FieldStats, LabelArrays, image_consensus
 from .options import ReleaseError, ReleaseOptions
@@ -703,10 +703,10 @@ class _Build:
             spec.key: image_consensus(spec, self.labels_of(i), self.images.ids.size) for i, spec in enumerate(self.spec.fields)
         }
 
-    def spawn_statistics(self) -> None:
-        """Start the statistics workers now, before the labels are read: their imports (numpy, scipy; about half a
-        second each) then overlap with the reading instead of delaying the statistics. They wait for their job on
-        standard input (see statsworker)."""
+    def spawn_workers(self) -> None:
+        """Start the statistics workers and the plot worker now, before the labels are read: their imports (numpy,
+        scipy, matplotlib; about half a second each) then overlap with the reading instead of delaying the rest.
+        They wait for their jobs on standard input (see statsworker and plotworker)."""
         package_root = str(Path(__file__).resolve().parent.parent.parent)
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
         # One BLAS thread per worker: the workers are the parallelism. BLAS threads on top of them spin-wait for
@@ -724,6 +724,38 @@ class _Build:
                 stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env,
             )
             self.idle_workers.append((process, log))
+        (self.directory / "plots").mkdir()
+        log = open(scratch / "plots.log", "wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "annotation_site.releases.plotworker", str(self.directory / "plots")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, env=env,
+        )
+        self.plot_worker: tuple[subprocess.Popen, object] | None = (process, log)
+
+    def plot(self, name: str, inputs: object) -> None:
+        """Hand one plot to the plot worker (see plots.PLOTS)."""
+        process = self.plot_worker[0]
+        try:
+            pickle.dump((name, inputs), process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
+            process.stdin.flush()
+        except BrokenPipeError:  # the worker died; plots_done reports its log
+            pass
+
+    def plots_done(self) -> list[str]:
+        """Wait for the plot worker; the plots it drew, as release paths in the datasheet's order."""
+        process, log = self.plot_worker
+        try:
+            process.stdin.close()
+        except BrokenPipeError:
+            pass
+        drawn = set(process.stdout.read().decode().split())
+        code = process.wait()
+        log.close()
+        self.plot_worker = None
+        if code != 0:
+            tail = Path(log.name).read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"the plot worker failed:\n{tail}")
+        return [f"plots/{name}" for name in plots.PLOTS if name in drawn]
 
     def start_statistics(self) -> None:
         fields = self.spec.fields
@@ -773,10 +805,13 @@ class _Build:
                     results[column] = stats
         self.stats: list[FieldStats] = [results[i] for i in range(len(self.spec.fields))]
         self.by_key = {s.field.key: s for s in self.stats}
-        self.stop_statistics()
+        self.workers = []
 
-    def stop_statistics(self) -> None:
+    def stop_workers(self) -> None:
         running = [(w[0], w[-1]) for w in getattr(self, "workers", [])] + getattr(self, "idle_workers", [])
+        if getattr(self, "plot_worker", None) is not None:
+            running.append(self.plot_worker)
+            self.plot_worker = None
         for process, log in running:
             if process.stdin is not None and not process.stdin.closed:
                 process.stdin.close()
@@ -1085,18 +1120,31 @@ class _Build:
     # ---- everything
 
     def run(self) -> BuildResult:
-        self.spawn_statistics()
+        self.spawn_workers()
         try:
-            self.select()
-            self.read_numbers()
-            self.start_statistics()
-            self.consensus_arrays()
-            self.split()
-            self.copy_images()
-            extras = self.run_writers()
-            self.finish_statistics()
+            return self.build()
         finally:
-            self.stop_statistics()
+            self.stop_workers()
+
+    def build(self) -> BuildResult:
+        self.select()
+        self.read_numbers()
+        self.start_statistics()
+        self.consensus_arrays()
+        # The histograms need only the per-image consensus: drawn while the statistics run.
+        histograms = []
+        for spec in self.spec.fields:
+            quick = self.quick[spec.key]
+            histograms.append((spec, quick.mos, None if quick.counts is None else quick.counts.sum(axis=0)))
+        self.plot(plots.SCORE_HISTOGRAMS, histograms)
+        self.split()
+        self.copy_images()
+        extras = self.run_writers()
+        self.finish_statistics()
+        score_stats = self.by_key.get(self.options.score_field)
+        self.plot(plots.ALPHA, plots.alpha_inputs(self.stats))
+        residual_sd = self.residual_sd(score_stats) if score_stats is not None and score_stats.mos is not None else None
+        self.plot(plots.RATERS, plots.rater_inputs(score_stats, residual_sd))
         self.write_tables()
         self.progress(0.93, "writing comparison, region and description files")
         score = self.by_key.get(self.options.score_field)
@@ -1119,13 +1167,7 @@ class _Build:
         (self.directory / "schema.json").write_text(
             json.dumps(self.spec.to_dict(), indent=2, ensure_ascii=False) + "\n"
         )
-        score_stats = self.by_key.get(self.options.score_field)
-        plots = report.plots_write(
-            self.directory / "plots",
-            stats=self.stats,
-            score_field=score_stats,
-            residual_sd=self.residual_sd(score_stats) if score_stats is not None and score_stats.mos is not None else None,
-        )
+        drawn = self.plots_done()
         conversations = extras.get("conversations")
         self.counts.update(images=int(self.images.ids.size), raters=int(self.rater_ids.size))
         metadata = {
@@ -1162,7 +1204,7 @@ class _Build:
             agreement=agreement,
             stats=self.stats,
             rater_summary=rater_summary,
-            plots=plots,
+            plots=drawn,
         )
         self.progress(0.98, "writing MANIFEST.sha256")
         manifest = self.manifest()

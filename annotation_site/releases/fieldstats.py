@@ -120,12 +120,13 @@ def _rater_figures(stats: FieldStats, matrix: np.ndarray) -> None:
 
 @dataclass(frozen=True)
 class Consensus:
-    """Per image: labels with a value, the MOS (score fields) and the majority choice index (choice fields, -1
-    without labels; ties go to the choice listed first)."""
+    """Per image: labels with a value, the MOS (score fields), and for choice fields the labels per choice
+    (images, choices) and the majority choice index (-1 without labels; ties go to the choice listed first)."""
 
     n: np.ndarray
     mos: np.ndarray | None
     majority: np.ndarray | None
+    counts: np.ndarray | None = None
 
 
 def _compact(labels: LabelArrays, values: np.ndarray, n_images: int) -> np.ndarray:
@@ -144,12 +145,13 @@ def image_consensus(spec: FieldSpec, labels: LabelArrays, n_images: int) -> Cons
     """The cheap per-image consensus, computed exactly as `field_stats` computes it."""
     ok = ~np.isnan(labels.value)
     n = np.bincount(labels.image[ok], minlength=n_images).astype(np.int64)
-    mos = majority = None
+    mos = majority = counts = None
     if spec.is_score and ok.any():
         mos = mos_table(_compact(labels, labels.value, n_images)).mean
     elif spec.is_choice and ok.any():
-        majority = np.where(n > 0, _choice_counts(spec, labels, n_images).argmax(axis=1), -1)
-    return Consensus(n=n, mos=mos, majority=majority)
+        counts = _choice_counts(spec, labels, n_images)
+        majority = np.where(n > 0, counts.argmax(axis=1), -1)
+    return Consensus(n=n, mos=mos, majority=majority, counts=counts)
 
 
 def field_stats(

@@ -1,110 +1,16 @@
-"""The human side of a release: PNG plots (matplotlib's Agg canvas, no display, no pyplot state) and datasheet.md."""
+"""The human side of a release: datasheet.md (the PNG plots are plots.py's)."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-import numpy as np
-
 from annotation_site.projects.models import Project
 from annotation_site.schemas.spec import SchemaSpec
 
 from . import tasks_export
 from .fieldstats import FieldStats
-
-ALPHA_RELIABLE = 0.8  # Krippendorff's guidance: >= 0.8 reliable, >= 0.667 tentative conclusions only
-ALPHA_TENTATIVE = 0.667
-
-
-def _figure(width: float, height: float):  # type: ignore[no-untyped-def]
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    # A fixed layout: matplotlib's constrained layout costs more than the drawing itself.
-    figure = Figure(figsize=(width, height), dpi=100)
-    FigureCanvasAgg(figure)
-    return figure
-
-
-def _save(figure, path: Path) -> None:  # type: ignore[no-untyped-def]
-    # No "Software" stamp: the same data gives the same bytes whatever matplotlib build drew it.
-    figure.savefig(path, format="png", metadata={"Software": None})
-
-
-def plots_write(
-    directory: Path, *, stats: list[FieldStats], score_field: FieldStats | None, residual_sd: np.ndarray | None
-) -> list[str]:
-    """score_histograms.png, alpha.png and rater_bias_inconsistency.png; returns their release paths."""
-    directory.mkdir()
-    written = []
-
-    shown = [s for s in stats if (s.mos is not None) or (s.counts is not None)]
-    if shown:
-        columns = 3
-        rows = math.ceil(len(shown) / columns)
-        figure = _figure(4.0 * columns, 2.8 * rows)
-        axes = figure.subplots(rows, columns, squeeze=False).ravel()
-        figure.subplots_adjust(left=0.05, right=0.98, top=0.95, bottom=0.08, hspace=0.75, wspace=0.25)
-        for ax, s in zip(axes, shown):
-            spec = s.field
-            if s.mos is not None:
-                mos = s.mos[np.isfinite(s.mos)]
-                ax.hist(mos, bins=np.linspace(spec.min, spec.max, 37), color="#3a6ea5")
-                ax.set_xlabel("MOS")
-                ax.set_title(f"{spec.label} (images: {mos.size:,})", fontsize=9)
-            else:
-                totals = s.counts.sum(axis=0)
-                ax.bar(range(totals.size), totals, color="#6a8f3a")
-                ax.set_xticks(range(totals.size), [c.value for c in spec.choices], rotation=30, ha="right", fontsize=7)
-                ax.set_title(f"{spec.label} (labels)", fontsize=9)
-            ax.tick_params(labelsize=7)
-        for ax in axes[len(shown):]:
-            ax.set_visible(False)
-        _save(figure, directory / "score_histograms.png")
-        written.append("plots/score_histograms.png")
-
-    with_alpha = [s for s in stats if s.alpha is not None]
-    if with_alpha:
-        height = 0.45 * len(with_alpha) + 1.2
-        figure = _figure(7.5, height)
-        ax = figure.subplots()
-        figure.subplots_adjust(left=0.38, right=0.97, top=1 - 0.2 / height, bottom=0.7 / height)
-        for y, s in enumerate(with_alpha):
-            a = s.alpha
-            if a.alpha is None:
-                ax.text(0.0, y, "undefined", va="center", fontsize=8, color="#a33")
-                continue
-            if a.low is not None:
-                ax.plot([a.low, a.high], [y, y], color="#555", linewidth=2)
-            ax.plot([a.alpha], [y], "o", color="#3a6ea5")
-        ax.axvline(ALPHA_RELIABLE, color="#6a8f3a", linestyle="--", linewidth=1)
-        ax.axvline(ALPHA_TENTATIVE, color="#c90", linestyle=":", linewidth=1)
-        ax.set_yticks(range(len(with_alpha)), [f"{s.field.label} ({s.measurement})" for s in with_alpha], fontsize=8)
-        ax.invert_yaxis()
-        ax.set_xlabel("Krippendorff's alpha with bootstrap 95% interval")
-        _save(figure, directory / "alpha.png")
-        written.append("plots/alpha.png")
-
-    if score_field is not None and score_field.rater_n is not None and score_field.mos is not None:
-        figure = _figure(5.5, 4.2)
-        ax = figure.subplots()
-        figure.subplots_adjust(left=0.14, right=0.97, top=0.92, bottom=0.12)
-        if score_field.rater_mle_bias is not None:
-            x, y = score_field.rater_mle_bias, score_field.rater_mle_inconsistency
-            ax.set_xlabel("bias (MLE)")
-            ax.set_ylabel("inconsistency (MLE)")
-        else:
-            x, y = score_field.rater_bias, residual_sd
-            ax.set_xlabel("bias against the leave-one-out MOS")
-            ax.set_ylabel("SD of (rating - MOS)")
-        ok = np.isfinite(x) & np.isfinite(y)
-        ax.scatter(x[ok], y[ok], s=12 + 40 * score_field.rater_n[ok] / max(1, score_field.rater_n.max()), alpha=0.7)
-        ax.axvline(0.0, color="#888", linewidth=0.8)
-        ax.set_title(f"Raters on {score_field.field.label} (size: labels)", fontsize=9)
-        _save(figure, directory / "rater_bias_inconsistency.png")
-        written.append("plots/rater_bias_inconsistency.png")
-    return written
+from .plots import ALPHA_RELIABLE, ALPHA_TENTATIVE
 
 
 # ------------------------------------------------------------------------------------------------ datasheet
