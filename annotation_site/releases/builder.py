@@ -510,12 +510,16 @@ class _Build:
             *(KT(f"reasons__{f.key}") for f in reason_fields),
         )
         read = 0
-        for block, connection_free in self._label_blocks(query, fields, reason_fields):
-            if block is not None:
-                self._chunk(block, columns, reason_fields)
-                read += len(block[0])
-            if connection_free:
-                self.progress(0.02 + 0.36 * read / max(1, self.total_labels), f"reading labels ({read:,} of {self.total_labels:,})")
+        try:
+            for block, connection_free in self._label_blocks(query, fields, reason_fields):
+                if block is not None:
+                    self._chunk(block, columns, reason_fields)
+                    read += len(block[0])
+                if connection_free:
+                    self.progress(0.02 + 0.36 * read / max(1, self.total_labels), f"reading labels ({read:,} of {self.total_labels:,})")
+        except BaseException:
+            self.ratings_writer.abandon()
+            raise
         self.ratings_writer.close()
 
         def joined(name: str, empty: np.ndarray) -> np.ndarray:

@@ -4,6 +4,8 @@ second."""
 
 from __future__ import annotations
 
+import queue
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -79,13 +81,33 @@ def write_parquet(table: pa.Table, path: Path) -> None:
 
 
 class StreamingTable:
-    """A table written chunk by chunk to a CSV and a Parquet file, so that only one chunk is ever in memory."""
+    """A table written chunk by chunk to a CSV and a Parquet file, so that only a few chunks are ever in memory.
+
+    The writing itself happens on a thread of its own: Arrow's writers release the GIL, so the formatting and
+    compression of one chunk overlap with the caller's reading of the next. At most two chunks wait for it."""
 
     def __init__(self, schema: pa.Schema, csv_path: Path, parquet_path: Path) -> None:
         self.schema = schema
         self._csv = pa_csv.CSVWriter(str(csv_path), schema, write_options=CSV_OPTIONS)
         self._parquet = pq.ParquetWriter(str(parquet_path), schema, compression="zstd")
         self.rows = 0
+        self._queue: queue.Queue[pa.Table | None] = queue.Queue(maxsize=2)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="release-table-writer", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        while (table := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._csv.write_table(table)
+                    self._parquet.write_table(table)
+                except BaseException as exc:  # handed to the caller on its next write or close
+                    self._error = exc
+
+    def _raise(self) -> None:
+        if self._error is not None:
+            raise self._error
 
     def write(self, columns: dict[str, object]) -> None:
         """One chunk: per column a list of Python values or an Arrow array of the schema's type."""
@@ -96,13 +118,25 @@ class StreamingTable:
                 return column if column.type == kind else column.cast(kind)
             return pa.array(column, type=kind)
 
+        self._raise()
         table = pa.table({name: arrow(name) for name in self.schema.names}, schema=self.schema)
         if table.num_rows == 0:
             return
-        self._csv.write_table(table)
-        self._parquet.write_table(table)
+        self._queue.put(table)
         self.rows += table.num_rows
 
     def close(self) -> None:
+        """Finish both files; raises what the writing thread met, if anything."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
         self._csv.close()
         self._parquet.close()
+        self._raise()
+
+    def abandon(self) -> None:
+        """Stop the writing thread and close the files after a failure elsewhere (the files are thrown away)."""
+        try:
+            self.close()
+        except Exception:  # the failure being handled is the one to report
+            pass
