@@ -154,19 +154,22 @@ def assign_splits(
     bins = max(1, min(strata, len(scored) // (4 * len(names)))) if len(scored) else 1
     edges = np.quantile(scored, np.linspace(0.0, 1.0, bins + 1)[1:-1]) if bins > 1 else np.empty(0)
 
-    walk: list[tuple[int, bytes, tuple[str, str]]] = []
+    means = []
     for unit in unit_keys:
         member_scores = [scores[i] for i in units[unit] if scores[i] is not None]
-        if member_scores:
-            stratum = int(np.searchsorted(edges, math.fsum(member_scores) / len(member_scores), side="right"))
-        else:
-            stratum = bins  # the unscored stratum comes after every scored one
-        walk.append((stratum, _priority(seed, *unit), unit))
-    walk.sort()
+        means.append(math.fsum(member_scores) / len(member_scores) if member_scores else math.nan)
+    # nan (no score) sorts after every edge: the unscored stratum comes after every scored one.
+    strata_of = np.searchsorted(edges, np.array(means, dtype=np.float64), side="right").tolist()
+    walk = sorted(
+        (bins if math.isnan(mean) else stratum, _priority(seed, *unit), unit)
+        for stratum, mean, unit in zip(strata_of, means, unit_keys)
+    )
 
-    # Largest-deficit apportionment along the walk. Ties go to the split listed first in the ratios.
-    fractions = np.array([split_ratios[name] for name in names])
-    counts = np.zeros(len(names))
+    # Largest-deficit apportionment along the walk. Ties go to the split listed first in the ratios. (Plain
+    # floats: the same IEEE products and differences as on numpy arrays, without the per-unit array overhead.)
+    fractions = [float(split_ratios[name]) for name in names]
+    position = {name: k for k, name in enumerate(names)}
+    counts = [0.0] * len(names)
     placed = 0
     result_by_index: dict[int, str] = {}
     for _, _, unit in walk:
@@ -177,11 +180,13 @@ def assign_splits(
             # Most common earlier split of the group; ties by the ratios' order.
             target = max(names, key=lambda name: (tally.get(name, 0), -names.index(name)))
         else:
-            target = names[int(np.argmax(fractions * (placed + len(members)) - counts))]
+            size = placed + len(members)
+            deficits = [fraction * size - count for fraction, count in zip(fractions, counts)]
+            target = names[deficits.index(max(deficits))]  # the first largest, as argmax
         for i in members:
             split = earlier.get(image_keys[i], target)
             result_by_index[i] = split
-            counts[names.index(split)] += 1
+            counts[position[split]] += 1
         placed += len(members)
     return {key: result_by_index[index] for index, key in enumerate(image_keys)}
 
