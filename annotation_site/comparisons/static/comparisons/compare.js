@@ -10,6 +10,7 @@
   const right = $("right");
   const levelsBox = $("levels");
   const errors = $("errors");
+  const answers = TaskKit.sender(document.body.dataset.unsent, $("save-status"));
 
   let current = null;     // the pair on screen
   let upcoming = null;    // the prefetched one
@@ -43,11 +44,6 @@
         await new Promise((resolve) => setTimeout(resolve, 400 * attempt));
       }
     }
-  }
-
-  function newKey() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    return String(Date.now()) + "-" + Math.random().toString(16).slice(2);
   }
 
   // ---------------------------------------------------------------- levels
@@ -89,7 +85,7 @@
 
   function show(pair) {
     current = pair;
-    idempotencyKey = newKey();
+    idempotencyKey = TaskKit.newKey();
     selected = null;
     levelsBox.querySelectorAll(".option").forEach((button) => { button.classList.remove("selected"); button.setAttribute("aria-checked", "false"); });
     $("question").textContent = pair.question;
@@ -121,10 +117,12 @@
   }
 
   async function start() {
+    const refused = await answers.resendUnsent();
     const result = await api(config.urls.next, {exclude: []});
     if (result.status === 200) { show(result.data); prefetch(); }
     else if (result.status === 204) finish(result.reason);
     else showError((result.data && result.data.detail) || "Could not load a pair.");
+    if (refused.length) showError("Your last answer could not be stored: " + refused.map(TaskKit.refusalText).join(" · "));
   }
 
   function advance(next, reason) {
@@ -145,7 +143,7 @@
       seconds_spent: Math.round(performance.now() - shownAt) / 1000,
       client: {screen: `${window.screen.width}x${window.screen.height}`, viewport: `${window.innerWidth}x${window.innerHeight}`},
     };
-    const result = await api(config.urls.submit.replace("{id}", current.id), body);
+    const result = await answers.send(config.urls.submit.replace("{id}", current.id), body);
     busy = false;
     if (result.status === 201 || result.status === 200) {
       answered += 1;
@@ -156,8 +154,7 @@
       const next = await api(config.urls.next, {exclude: []});
       if (next.status === 200) advance(next.data); else finish(next.reason);
     } else {
-      const data = result.data || {};
-      showError(data.level || data.detail || JSON.stringify(data));
+      showError((result.data && result.data.level) || TaskKit.refusalText(result));
     }
   }
 
@@ -198,6 +195,7 @@
       return;
     }
     if (keysOpen) return;
+    if (busy) { event.preventDefault(); return; }  // the answer on its way stays the one on screen
     if (/^[1-5]$/.test(event.key)) { choose(Number(event.key) - 1); event.preventDefault(); }
     else if (event.key === "ArrowLeft") { choose(selected === null ? 1 : selected - 1); event.preventDefault(); }
     else if (event.key === "ArrowRight") { choose(selected === null ? 3 : selected + 1); event.preventDefault(); }

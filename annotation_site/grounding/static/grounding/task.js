@@ -6,6 +6,7 @@ window.GroundingTask = function (hooks) {
   const config = JSON.parse(document.getElementById("task-config").textContent);
   const $ = (id) => document.getElementById(id);
   const photo = $("photo");
+  const answers = TaskKit.sender(document.body.dataset.unsent, $("save-status"));
   const state = {current: null, upcoming: null, shownAt: 0, busy: false, done: 0};
 
   function csrfToken() {
@@ -83,10 +84,10 @@ window.GroundingTask = function (hooks) {
     if (!body) return;  // the page showed what is missing
     state.busy = true;
     const lease = state.current;
-    if (!lease.idempotencyKey) lease.idempotencyKey = crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random();
+    if (!lease.idempotencyKey) lease.idempotencyKey = TaskKit.newKey();
     body.idempotency_key = lease.idempotencyKey;
     body.seconds_spent = Math.round(performance.now() - state.shownAt) / 1000;
-    const response = await api(config.urls.submit.replace("{id}", lease.id), body);
+    const response = await answers.send(config.urls.submit.replace("{id}", lease.id), body);
     state.busy = false;
     if (response.status === 201 || response.status === 200) {
       state.done += 1;
@@ -95,7 +96,7 @@ window.GroundingTask = function (hooks) {
       const rest = hooks.showErrors(response.data.errors);
       if (rest.length) showError(rest.join(" · "));
     } else {
-      showError((response.data && response.data.detail) || "The answer could not be stored (" + response.status + "). Try again.");
+      showError("The answer could not be stored: " + TaskKit.refusalText(response));
       if (response.status === 409 || response.status === 404) setTimeout(loadFirst, 1500);
     }
   }
@@ -154,5 +155,11 @@ window.GroundingTask = function (hooks) {
   $("skip").addEventListener("click", openSkip);
   $("help-toggle").addEventListener("click", () => { $("keys").hidden = false; });
 
-  return {config, state, submit, start: loadFirst, showError};
+  async function start() {
+    const refused = await answers.resendUnsent();
+    await loadFirst();
+    if (refused.length) showError("Your last answer could not be stored: " + refused.map(TaskKit.refusalText).join(" · "));
+  }
+
+  return {config, state, submit, start, showError};
 };

@@ -11,6 +11,7 @@
   const form = $("fields");
   const photo = $("photo");
   const stage = $("stage");
+  const answers = TaskKit.sender(document.body.dataset.unsent, $("save-status"));
 
   let current = null;      // the assignment on screen
   let upcoming = null;     // the prefetched one
@@ -340,14 +341,14 @@
     }
     busy = true;
     const assignment = current;
-    if (!assignment.idempotencyKey) assignment.idempotencyKey = (crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random());
+    if (!assignment.idempotencyKey) assignment.idempotencyKey = TaskKit.newKey();
     const body = {
       labels: labelsPayload(),
       idempotency_key: assignment.idempotencyKey,
       seconds_spent: Math.round(performance.now() - shownAt) / 1000,
       client: {viewport: `${window.innerWidth}x${window.innerHeight}`, dpr: window.devicePixelRatio, zoomed_to_100: zoomed},
     };
-    const response = await api(config.urls.submit.replace("{id}", assignment.id), body);
+    const response = await answers.send(config.urls.submit.replace("{id}", assignment.id), body);
     busy = false;
     if (response.status === 201 || response.status === 200) {
       labelsThisSession += 1;
@@ -358,7 +359,7 @@
     } else {
       const errors = $("errors");
       errors.hidden = false;
-      errors.textContent = (response.data && response.data.detail) || "The label could not be stored (" + response.status + "). Try again.";
+      errors.textContent = "The label could not be stored: " + TaskKit.refusalText(response);
       if (response.status === 409 || response.status === 404) setTimeout(loadFirst, 1500);
     }
   }
@@ -481,6 +482,15 @@
   $("skip").addEventListener("click", openSkip);
   $("help-toggle").addEventListener("click", () => { $("keys").hidden = false; });
 
+  async function start() {
+    const refused = await answers.resendUnsent();
+    await loadFirst();
+    if (refused.length) {
+      $("errors").hidden = false;
+      $("errors").textContent = "Your last answer could not be stored: " + refused.map(TaskKit.refusalText).join(" · ");
+    }
+  }
+
   buildForm();
-  loadFirst();
+  start();
 })();
