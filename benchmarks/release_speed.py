@@ -14,7 +14,8 @@ staff excluded) is written straight into PostgreSQL (COPY). Then, each in a chil
 
 Prints one JSON line: release_s, krippendorff_overall_s, peak_rss_mb (the release process and its children,
 resource.getrusage), the anchor's own peak, and the largest difference between the release's alphas and the
-package's.
+package's; with each side's CPU time and, of it, system time (the anchor's wall time follows its system time, the
+kernel handing it ~2.8 GB of pages, which varies several-fold between runs on a virtual machine).
 """
 
 from __future__ import annotations
@@ -44,9 +45,16 @@ def _peak_rss_mb() -> float:
 
 def _cpu_s() -> float:
     """User + system CPU seconds of this process and its waited-for children."""
+    return sum(_cpu_split())
+
+
+def _cpu_split() -> tuple[float, float]:
+    """(user, system) CPU seconds of this process and its waited-for children. The package's system time is the
+    kernel providing the ~2.8 GB its temporaries touch, which on a virtual machine varies several-fold from run
+    to run (whether the pages it gets are already backed by the host); its user time hardly varies."""
     own = resource.getrusage(resource.RUSAGE_SELF)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return own.ru_utime + children.ru_utime, own.ru_stime + children.ru_stime
 
 
 def _setup_django() -> None:
@@ -287,7 +295,8 @@ def child_release(out: str, resamples: int) -> None:
     release = release_create(project=project, options={"resamples": resamples, "images": "reference"}, output_dir=out)
     release = release_build(release_id=release.pk, writers=[ConversationWriter()], on_progress=progress)
     seconds = time.perf_counter() - start
-    print(json.dumps({"release_s": seconds, "cpu_s": _cpu_s(), "peak_rss_mb": _peak_rss_mb(), "stages": stages, "status": release.status}))
+    user, system = _cpu_split()
+    print(json.dumps({"release_s": seconds, "cpu_s": user + system, "sys_s": system, "peak_rss_mb": _peak_rss_mb(), "stages": stages, "status": release.status}))
 
 
 def child_krippendorff(path: str) -> None:
@@ -300,7 +309,8 @@ def child_krippendorff(path: str) -> None:
         start = time.perf_counter()
         alphas[key] = float(krippendorff.alpha(reliability_data=matrix, level_of_measurement="interval"))
         times[key] = time.perf_counter() - start
-    print(json.dumps({"seconds": times, "cpu_s": _cpu_s(), "alphas": alphas, "peak_rss_mb": _peak_rss_mb()}))
+    user, system = _cpu_split()
+    print(json.dumps({"seconds": times, "cpu_s": user + system, "user_s": user, "sys_s": system, "alphas": alphas, "peak_rss_mb": _peak_rss_mb()}))
 
 
 def _run_child(args: list[str]) -> dict:
@@ -393,6 +403,8 @@ def main() -> None:
                 "ratio": round(krippendorff_s / release["release_s"], 2),
                 "release_cpu_s": round(release["cpu_s"], 2),
                 "krippendorff_cpu_s": round(anchor["cpu_s"], 2),
+                "release_sys_s": round(release["sys_s"], 2),
+                "krippendorff_sys_s": round(anchor["sys_s"], 2),
                 "load_average": [round(x, 2) for x in os.getloadavg()],
                 "peak_rss_mb": round(release["peak_rss_mb"], 1),
                 "krippendorff_peak_rss_mb": round(anchor["peak_rss_mb"], 1),
