@@ -29,6 +29,12 @@ urlpatterns = [
     path("staff/projects/<slug:slug>/model/", prediction_views.model_page, name="model-page"),
     path("staff/projects/<slug:slug>/model/retrain", prediction_views.model_retrain, name="model-retrain"),
     path("staff/projects/<slug:slug>/dashboard/", release_views.dashboard_page, name="project-dashboard"),
+    path(
+        "staff/projects/<slug:slug>/dashboard/recompute",
+        release_views.dashboard_recompute,
+        name="project-dashboard-recompute",
+    ),
+    path("staff/projects/<slug:slug>/dashboard/job", release_views.dashboard_job, name="project-dashboard-job"),
     path("metrics", core_views.metrics, name="metrics"),
     path("accounts/login/", core_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from annotation_site.releases.dashboard import dashboard_stats_refresh
 from annotation_site.releases.models import Release
 from annotation_site.releases.options import ReleaseError
 from annotation_site.releases.services import release_build
@@ -23,3 +24,10 @@ def build_release(release_id: int) -> dict:
     except ReleaseError as exc:
         return {"release": release_id, "status": Release.Status.FAILED, "error": str(exc)}
     return {"release": release.release_id, "status": release.status, "manifest_sha256": release.manifest_sha256}
+
+
+@shared_task(name="releases.dashboard_stats", acks_late=True)
+def dashboard_stats(project_id: int, job_id: int) -> dict:
+    """Compute the staff dashboard's figures and keep them on the job. Idempotent: a finished job is left as it is,
+    and one whose worker died is computed again from the start."""
+    return dashboard_stats_refresh(project_id=int(project_id), job_id=int(job_id))

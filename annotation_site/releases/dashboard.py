@@ -6,25 +6,34 @@ through, images and raters in id order, each image's labels in rater order, valu
 workers call. With the same resamples and seed, the dashboard's alpha and interval therefore equal the release's
 agreement.json. The dashboard uses fewer resamples than a release (DASHBOARD_RESAMPLES) and says so.
 
-The statistics are cached (Django's cache) under a key made of the project, its schema version and what the
-labels look like now (the highest annotation id and the counts that move when a label arrives, a rater is
-excluded or an image becomes gold), so a reload is a cache hit and any change in the labels is a miss. Progress
-figures are plain counts and are read fresh on every request.
+At RealQA size (142k labels) the statistics take 7-16 s, too long for a web request (BENCHMARKS.md), so they are
+computed by the Celery task "releases.dashboard_stats" and kept as the result of its `Job`; the page shows the
+newest figures at once, with when they were computed and how many labels arrived since. A project with at most
+DASHBOARD_INLINE_MAX_LABELS usable labels is computed in the request whenever its labels changed: that costs
+about a third of a second there, and staff of a small project see figures that are always current, with no worker.
+Whether the labels changed is a fingerprint of the counts that move when a label arrives, a rater is excluded or
+reinstated, or an image turns gold. Progress figures are plain counts and are read fresh on every request.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
+from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
-from django.db.models import Avg, Count, F, Max, Q
+from django.db.models import Avg, Count, F, Max, Q, QuerySet
 from django.db.models.fields.json import KT
 from django.utils import timezone
 
+from annotation_site.core.tasks import enqueue
 from annotation_site.images.models import Image
+from annotation_site.jobs.models import Job
+from annotation_site.jobs.services import job_create, job_fail, job_finish, job_progress, job_start
 from annotation_site.labeling.assignments import start_of_day
 from annotation_site.labeling.models import Annotation
 from annotation_site.projects.models import Project
@@ -39,10 +48,13 @@ from .fieldstats import FieldStats, LabelArrays, field_stats
 DASHBOARD_RESAMPLES = 200  # a release draws 1,000; 200 keeps a page load cheap and the interval's ends stable to ~0.01
 DASHBOARD_SPLIT_HALF_SPLITS = 20
 DASHBOARD_SEED = 0
-CACHE_SECONDS = 300
-CACHE_VERSION = 1  # bump when the cached dataclasses change shape, so no process unpickles an older layout
+DASHBOARD_TASK = "releases.dashboard_stats"
+LAYOUT_VERSION = 1  # bump when the stored dataclasses change shape: figures of another layout count as absent
+KEEP_JOBS = 5  # finished dashboard jobs kept per project; older ones only fill the admin's job list
+LOST_JOB_MINUTES = 30  # a job queued or running longer than this was lost (broker purged, worker gone)
 HISTOGRAM_BINS = 10
 ACTIVE_DAYS = 7
+ProgressCallback = Callable[[int, int, str], None]  # (steps done, steps in all, what is being done)
 
 
 # ------------------------------------------------------------------------------------------------ labels
@@ -104,9 +116,10 @@ def project_labels(*, project: Project, spec: SchemaSpec) -> ProjectLabels:
 
 def project_field_stats(
     *, labels: ProjectLabels, resamples: int = DASHBOARD_RESAMPLES, seed: int = DASHBOARD_SEED,
-    split_half_splits: int = DASHBOARD_SPLIT_HALF_SPLITS,
+    split_half_splits: int = DASHBOARD_SPLIT_HALF_SPLITS, on_field: Callable[[int, str], None] | None = None,
 ) -> list[FieldStats]:
-    """`field_stats` of every schema field, with the parameters a release passes its statistics workers."""
+    """`field_stats` of every schema field, with the parameters a release passes its statistics workers;
+    `on_field(i, key)` is called before field i."""
     params = {
         "n_images": int(labels.image_ids.size),
         "n_raters": int(labels.rater_ids.size),
@@ -114,7 +127,12 @@ def project_field_stats(
         "seed": seed,
         "split_half_splits": split_half_splits,
     }
-    return [field_stats(spec, labels.of(i), **params) for i, spec in enumerate(labels.spec.fields)]
+    results = []
+    for i, spec in enumerate(labels.spec.fields):
+        if on_field is not None:
+            on_field(i, spec.key)
+        results.append(field_stats(spec, labels.of(i), **params))
+    return results
 
 
 # ------------------------------------------------------------------------------------------------ what the page shows
@@ -178,7 +196,7 @@ class DashboardStats:
     distributions: list[Distribution]
     rater_quality: list[RaterQuality]
     rater_release: dict[int, RaterRelease]  # rater id -> figures; raters without usable labels are absent
-    computed_at: str
+    computed_at: datetime  # when the labels were read
 
 
 def _number(value: float | None) -> float | None:
@@ -281,14 +299,28 @@ def _score_field(spec: SchemaSpec) -> str:
 
 
 def dashboard_stats_compute(
-    *, project: Project, resamples: int = DASHBOARD_RESAMPLES, seed: int = DASHBOARD_SEED
+    *, project: Project, resamples: int = DASHBOARD_RESAMPLES, seed: int = DASHBOARD_SEED, progress: ProgressCallback | None = None
 ) -> DashboardStats | None:
-    """The statistics part of the dashboard, uncached; None for a project without a schema."""
+    """The statistics part of the dashboard; None for a project without a schema. `progress` hears of each step:
+    reading the labels, each field, the rater table."""
     if project.current_schema is None:
         return None
     spec = schema_spec(schema_version=project.current_schema)
+    steps = len(spec.fields) + 2
+
+    def report(done: int, what: str) -> None:
+        if progress is not None:
+            progress(done, steps, what)
+
+    report(0, "reading the labels")
+    computed_at = timezone.now()
     labels = project_labels(project=project, spec=spec)
-    stats = project_field_stats(labels=labels, resamples=resamples, seed=seed) if labels.image.size else []
+    stats = (
+        project_field_stats(labels=labels, resamples=resamples, seed=seed, on_field=lambda i, key: report(1 + i, f"field {key}"))
+        if labels.image.size
+        else []
+    )
+    report(steps - 1, "rater figures")
     score_field = _score_field(spec)
     by_key = {s.field.key: s for s in stats}
     return DashboardStats(
@@ -303,36 +335,194 @@ def dashboard_stats_compute(
         distributions=[d for d in (_distribution(s) for s in stats) if d is not None],
         rater_quality=_rater_rows(project, labels),
         rater_release=_rater_release(labels, by_key.get(score_field)),
-        computed_at=timezone.now().isoformat(timespec="seconds"),
+        computed_at=computed_at,
     )
 
 
-def _cache_key(project: Project, resamples: int, seed: int) -> str:
-    """Changes whenever anything the statistics read changes: a new label (max id, count), a rater excluded or
-    reinstated (usable count, excluded memberships), an image turned gold (usable count), a new schema version.
-    The project's creation time keeps a deleted project's figures from a new one that reuses its id (SQLite)."""
+# ------------------------------------------------------------------------------------------------ kept figures
+
+
+@dataclass(frozen=True)
+class LabelsState:
+    fingerprint: str  # changes whenever anything the statistics read changes
+    top_annotation: int  # the project's highest annotation id
+
+
+def labels_state(*, project: Project, usable: int | None = None) -> LabelsState:
+    """The fingerprint moves with a new label (max id, count), a rater excluded or reinstated (usable count,
+    excluded memberships), an image turned gold (usable count) and a new schema version. `usable` is the count
+    of `annotations_for_statistics` when the caller already has it."""
     everything = Annotation.objects.filter(project=project).aggregate(top=Max("id"), n=Count("id"))
-    usable = annotations_for_statistics(project=project).count()
+    if usable is None:
+        usable = annotations_for_statistics(project=project).count()
     excluded = Membership.objects.filter(project=project, status=Membership.Status.EXCLUDED).count()
     gold_answered = Annotation.objects.filter(project=project, gold_score__isnull=False).count()
-    return (
-        f"dashboard:{CACHE_VERSION}:{project.pk}:{project.created_at.timestamp()}:{project.current_schema_id}:{everything['top']}:{everything['n']}:{usable}:"
-        f"{excluded}:{gold_answered}:{resamples}:{seed}"
+    fingerprint = f"{project.current_schema_id}:{everything['top']}:{everything['n']}:{usable}:{excluded}:{gold_answered}"
+    return LabelsState(fingerprint, everything["top"] or 0)
+
+
+def _finite(value: object) -> object:
+    """JSON the database takes: PostgreSQL's jsonb has no NaN or infinity."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _stats_to_json(stats: DashboardStats) -> dict:
+    data = dataclasses.asdict(stats)
+    data["computed_at"] = stats.computed_at.isoformat()
+    return _finite(data)  # type: ignore[return-value]
+
+
+def _stats_from_json(data: dict) -> DashboardStats:
+    return DashboardStats(
+        **{
+            **data,
+            "fields": [FieldAgreement(**f) for f in data["fields"]],
+            "distributions": [Distribution(**d) for d in data["distributions"]],
+            "rater_quality": [RaterQuality(**r) for r in data["rater_quality"]],
+            "rater_release": {int(k): RaterRelease(**v) for k, v in data["rater_release"].items()},
+            "computed_at": datetime.fromisoformat(data["computed_at"]),
+        }
     )
 
 
-def dashboard_stats(
-    *, project: Project, resamples: int = DASHBOARD_RESAMPLES, seed: int = DASHBOARD_SEED
-) -> DashboardStats | None:
-    """`dashboard_stats_compute`, cached for CACHE_SECONDS under a key that any change of the labels changes."""
-    key = _cache_key(project, resamples, seed)
-    cached = cache.get(key)
-    if cached is not None:
-        return cached
-    result = dashboard_stats_compute(project=project, resamples=resamples, seed=seed)
-    if result is not None:
-        cache.set(key, result, CACHE_SECONDS)
-    return result
+@dataclass(frozen=True)
+class KeptFigures:
+    stats: DashboardStats
+    job_id: int
+    fingerprint: str
+    top_annotation: int  # the highest annotation id when the labels were read; newer ones "arrived since"
+
+
+def _jobs(project: Project) -> QuerySet[Job]:
+    return Job.objects.filter(project=project, kind=DASHBOARD_TASK)
+
+
+def dashboard_figures_kept(*, project: Project) -> KeptFigures | None:
+    """The newest figures a finished job kept for the project's current schema, if any."""
+    for job in _jobs(project).filter(status=Job.Status.DONE).order_by("-finished_at", "-pk")[:KEEP_JOBS]:
+        result = job.result
+        if result.get("layout") != LAYOUT_VERSION or result.get("schema_version") != project.current_schema_id:
+            continue
+        return KeptFigures(
+            stats=_stats_from_json(result["stats"]),
+            job_id=job.pk,
+            fingerprint=result["fingerprint"],
+            top_annotation=result["top_annotation"],
+        )
+    return None
+
+
+def dashboard_job_pending(*, project: Project) -> Job | None:
+    """The newest job that is queued or running and not given up as lost."""
+    since = timezone.now() - timedelta(minutes=LOST_JOB_MINUTES)
+    pending = _jobs(project).filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING], created_at__gte=since)
+    return pending.defer("result").order_by("-created_at").first()
+
+
+def dashboard_job_failed(*, project: Project, after: int | None) -> Job | None:
+    """The newest failed job, when it is newer than the job whose figures are shown (job id `after`)."""
+    failed = _jobs(project).filter(status=Job.Status.FAILED).defer("result").order_by("-pk").first()
+    return failed if failed is not None and (after is None or failed.pk > after) else None
+
+
+def dashboard_stats_refresh(*, project_id: int, job_id: int | None = None, inline: bool = False) -> dict:
+    """Compute the project's figures and keep them as the result of job `job_id` (a new job when None), with
+    progress on the job as each field is done. Idempotent: a job that already finished is left as it is, so a
+    redelivered task computes nothing twice; one that was running when its worker died starts over."""
+    project = Project.objects.select_related("current_schema").filter(pk=project_id).first()
+    if project is None:
+        return {"job": job_id, "status": "no such project"}
+    if job_id is None:
+        job_id = job_create(kind=DASHBOARD_TASK, project=project).pk
+    job = Job.objects.defer("result").filter(pk=job_id).first()
+    if job is None or job.status in (Job.Status.DONE, Job.Status.FAILED):
+        return {"job": job_id, "status": job.status if job else "no such job"}
+    job_start(job_id=job_id, message="reading the labels")
+    try:
+        # Taken before the labels are read: a label arriving meanwhile makes the figures look stale, never fresh.
+        state = labels_state(project=project)
+        stats = dashboard_stats_compute(
+            project=project,
+            progress=lambda done, total, what: job_progress(job_id=job_id, done=done, total=total, message=what),
+        )
+    except Exception as exc:
+        job_fail(job_id=job_id, message=f"{type(exc).__name__}: {exc}")
+        raise
+    result = {"layout": LAYOUT_VERSION, "schema_version": project.current_schema_id, "fingerprint": state.fingerprint,
+              "top_annotation": state.top_annotation, "inline": inline, "stats": None if stats is None else _stats_to_json(stats)}
+    labels = 0 if stats is None else stats.labels
+    job_finish(job_id=job_id, result=result, message=f"figures of {labels} labels")
+    _prune(project)
+    return {"job": job_id, "status": Job.Status.DONE, "labels": labels}
+
+
+def _prune(project: Project) -> None:
+    finished = _jobs(project).filter(status__in=[Job.Status.DONE, Job.Status.FAILED]).order_by("-finished_at", "-pk")
+    old = list(finished.values_list("pk", flat=True)[KEEP_JOBS:])
+    if old:
+        Job.objects.filter(pk__in=old).delete()
+
+
+def dashboard_stats_queue(*, project: Project) -> Job:
+    """Ask a worker for fresh figures (after the current transaction commits); a job already queued or running
+    is returned instead of a second one, so a double click computes once."""
+    pending = dashboard_job_pending(project=project)
+    if pending is not None:
+        return pending
+    job = job_create(kind=DASHBOARD_TASK, project=project, message="waiting for a worker")
+    enqueue(DASHBOARD_TASK, args=[project.pk, job.pk])
+    return job
+
+
+def inline_limit() -> int:
+    return settings.DASHBOARD_INLINE_MAX_LABELS
+
+
+@dataclass(frozen=True)
+class DashboardFigures:
+    """What the page shows about the statistics."""
+
+    stats: DashboardStats | None
+    labels_since: int  # usable labels that arrived after the figures' labels were read
+    other_changes: bool  # labels left out or counted again since (a rater excluded or reinstated, gold images)
+    job: Job | None  # queued or running
+    failed: Job | None  # the newest job failed after the figures shown were computed
+    inline: bool  # the project is small enough to be computed in the request
+
+
+def dashboard_figures(*, project: Project, usable: int) -> DashboardFigures:
+    """The figures for the page, given the project's count of usable labels: computed here when the project has
+    at most DASHBOARD_INLINE_MAX_LABELS usable labels and they changed, queued for a worker when a larger project
+    has none yet, otherwise the kept ones as they are (staff ask for new ones with Recompute)."""
+    inline = usable <= inline_limit()
+    if project.current_schema_id is None:
+        return DashboardFigures(stats=None, labels_since=0, other_changes=False, job=None, failed=None, inline=inline)
+    kept = dashboard_figures_kept(project=project)
+    fingerprint = labels_state(project=project, usable=usable).fingerprint
+    if inline and (kept is None or kept.fingerprint != fingerprint):
+        dashboard_stats_refresh(project_id=project.pk, inline=True)
+        kept = dashboard_figures_kept(project=project)
+    pending = dashboard_job_pending(project=project)
+    failed = dashboard_job_failed(project=project, after=None if kept is None else kept.job_id)
+    if kept is None and pending is None and failed is None:  # after a failure, Recompute is the staff's call
+        pending = dashboard_stats_queue(project=project)
+    since = 0
+    if kept is not None:
+        since = annotations_for_statistics(project=project).filter(pk__gt=kept.top_annotation).count()
+    return DashboardFigures(
+        stats=None if kept is None else kept.stats,
+        labels_since=since,
+        other_changes=kept is not None and kept.stats.labels + since != usable,
+        job=pending,
+        failed=failed,
+        inline=inline,
+    )
 
 
 # ------------------------------------------------------------------------------------------------ progress

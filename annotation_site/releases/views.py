@@ -1,14 +1,23 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from annotation_site.projects.models import Project
+from annotation_site.quality.selectors import annotations_for_statistics
 
-from .dashboard import dashboard_stats, project_progress
+from .dashboard import (
+    dashboard_figures,
+    dashboard_job_pending,
+    dashboard_stats_queue,
+    dashboard_stats_refresh,
+    inline_limit,
+    project_progress,
+)
 from .dashboard_plots import bars_svg, histogram_svg
 
 
@@ -16,7 +25,9 @@ from .dashboard_plots import bars_svg, histogram_svg
 @require_http_methods(["GET", "HEAD"])
 def dashboard_page(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_object_or_404(Project.objects.select_related("current_schema"), slug=slug)
-    stats = dashboard_stats(project=project)
+    progress = project_progress(project=project)
+    figures = dashboard_figures(project=project, usable=progress.labels)
+    stats = figures.stats
     plots = []
     raters = []
     if stats is not None:
@@ -30,5 +41,39 @@ def dashboard_page(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "releases/dashboard.html",
-        {"project": project, "progress": project_progress(project=project), "stats": stats, "plots": plots, "raters": raters},
+        {
+            "project": project,
+            "progress": progress,
+            "figures": figures,
+            "inline_limit": inline_limit(),
+            "stats": stats,
+            "plots": plots,
+            "raters": raters,
+        },
     )
+
+
+@staff_member_required
+@require_POST
+def dashboard_recompute(request: HttpRequest, slug: str) -> HttpResponse:
+    project = get_object_or_404(Project.objects.select_related("current_schema"), slug=slug)
+    if project.current_schema_id is None:
+        messages.error(request, "This project has no schema yet: there is nothing to compute.")
+    elif annotations_for_statistics(project=project).count() <= inline_limit():
+        dashboard_stats_refresh(project_id=project.pk, inline=True)
+        messages.success(request, "The figures were recomputed.")
+    else:
+        dashboard_stats_queue(project=project)
+        messages.success(request, "The figures are being recomputed by a worker; this page shows them when it is done.")
+    return redirect("project-dashboard", slug=project.slug)
+
+
+@staff_member_required
+@require_safe
+def dashboard_job(request: HttpRequest, slug: str) -> JsonResponse:
+    """The dashboard job in progress, for the page's progress bar; "idle" once there is none."""
+    project = get_object_or_404(Project, slug=slug)
+    job = dashboard_job_pending(project=project)
+    if job is None:
+        return JsonResponse({"status": "idle"})
+    return JsonResponse({"status": job.status, "percent": job.percent, "message": job.message})

@@ -71,6 +71,11 @@ MATRIX: dict[str, list[Row]] = {
     ],
     "staff/projects/<slug:slug>/model/": [Row("GET", *STAFF_PAGE)],
     "staff/projects/<slug:slug>/dashboard/": [Row("GET", *STAFF_PAGE), Row("GET", *STAFF_PAGE, values=CLOSED)],
+    "staff/projects/<slug:slug>/dashboard/recompute": [
+        Row("POST", "admin-login", "admin-login", "302", "302", why="back to the dashboard (see the CSRF test)"),
+        Row("GET", "admin-login", "admin-login", "405", "405"),
+    ],
+    "staff/projects/<slug:slug>/dashboard/job": [Row("GET", *STAFF_PAGE, why="the dashboard's progress bar (JSON)")],
     "staff/projects/<slug:slug>/model/retrain": [
         Row("GET", "admin-login", "admin-login", "405", "405", why="a POST from the model page (see the CSRF test)"),
     ],
