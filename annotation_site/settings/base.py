@@ -176,7 +176,7 @@ MODEL_TRAINING: dict = json.loads(env_str("MODEL_TRAINING") or "{}")
 MLLM_CHECKPOINT = env_str("MLLM_CHECKPOINT")
 MLLM_SETTINGS: dict = json.loads(env_str("MLLM_SETTINGS") or "{}")
 # The staff dashboard computes a project's statistics in the request up to this many usable labels (~0.3 s at
-# second), above it in a worker ("releases.dashboard_stats"); see annotation_site/releases/dashboard.py.
+# 5,000), above it in a worker ("releases.dashboard_stats"); see annotation_site/releases/dashboard.py.
 DASHBOARD_INLINE_MAX_LABELS = env_int("DASHBOARD_INLINE_MAX_LABELS", 5000)
 
 # --- Files: a local folder, or any S3-compatible store when AWS_STORAGE_BUCKET_NAME is set.
