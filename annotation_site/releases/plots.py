@@ -15,7 +15,6 @@ import numpy as np
 
 if TYPE_CHECKING:
     from annotation_site.schemas.spec import FieldSpec
-    from annotation_site.statistics import AlphaResult
 
     from .fieldstats import FieldStats
 
@@ -75,11 +74,15 @@ def score_histograms(path: Path, fields: list[tuple[FieldSpec, np.ndarray | None
     return True
 
 
-def alpha_inputs(stats: list[FieldStats]) -> list[tuple[str, AlphaResult]]:
-    return [(f"{s.field.label} ({s.measurement})", s.alpha) for s in stats if s.alpha is not None]
+def alpha_inputs(stats: list[FieldStats]) -> list[tuple[str, float | None, float | None, float | None]]:
+    """(label, alpha, low, high) per field with an alpha: plain values, so that the plot worker need not import
+    the statistics package to read them."""
+    return [
+        (f"{s.field.label} ({s.measurement})", s.alpha.alpha, s.alpha.low, s.alpha.high) for s in stats if s.alpha is not None
+    ]
 
 
-def alpha_plot(path: Path, rows: list[tuple[str, AlphaResult]]) -> bool:
+def alpha_plot(path: Path, rows: list[tuple[str, float | None, float | None, float | None]]) -> bool:
     """Alpha per field with its bootstrap interval, against the reliable and tentative thresholds."""
     if not rows:
         return False
@@ -87,16 +90,16 @@ def alpha_plot(path: Path, rows: list[tuple[str, AlphaResult]]) -> bool:
     figure = _figure(7.5, height)
     ax = figure.subplots()
     figure.subplots_adjust(left=0.38, right=0.97, top=1 - 0.2 / height, bottom=0.7 / height)
-    for y, (_, a) in enumerate(rows):
-        if a.alpha is None:
+    for y, (_, alpha, low, high) in enumerate(rows):
+        if alpha is None:
             ax.text(0.0, y, "undefined", va="center", fontsize=8, color="#a33")
             continue
-        if a.low is not None:
-            ax.plot([a.low, a.high], [y, y], color="#555", linewidth=2)
-        ax.plot([a.alpha], [y], "o", color="#3a6ea5")
+        if low is not None:
+            ax.plot([low, high], [y, y], color="#555", linewidth=2)
+        ax.plot([alpha], [y], "o", color="#3a6ea5")
     ax.axvline(ALPHA_RELIABLE, color="#6a8f3a", linestyle="--", linewidth=1)
     ax.axvline(ALPHA_TENTATIVE, color="#c90", linestyle=":", linewidth=1)
-    ax.set_yticks(range(len(rows)), [label for label, _ in rows], fontsize=8)
+    ax.set_yticks(range(len(rows)), [row[0] for row in rows], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel("Krippendorff's alpha with bootstrap 95% interval")
     _save(figure, path)
