@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
-from django.db.models import F, Q, QuerySet
+from django.db.models import Count, F, Max, Q, QuerySet
 from scipy import stats
 
 from annotation_site.images.models import Image
@@ -106,12 +107,18 @@ def _correlations(a: np.ndarray, b: np.ndarray) -> tuple[float | None, float | N
     return float(stats.spearmanr(a, b).statistic), float(stats.pearsonr(a, b).statistic)
 
 
-def model_vs_consensus(*, project: Project, model_version: str) -> list[FieldComparison]:
+def _predicted_value(entry: object) -> object:
+    # Scorers store {"value": ..., "confidence": ...}; a bare value (a prediction written by hand or by an older
+    # tool) is read as the value rather than breaking the staff page.
+    return entry.get("value") if isinstance(entry, dict) else entry
+
+
+def model_vs_consensus(*, project: Project, model_version: str, consensus: Consensus | None = None) -> list[FieldComparison]:
     """Per field, the model's predictions against the raters' consensus on every labelled image. Images
     the model was trained on are included, so this is agreement, not a held-out accuracy (the model runs
-    carry that)."""
+    carry that). Pass `consensus` to compare several models against one reading of the labels."""
     spec = project_spec(project=project)
-    consensus = consensus_labels(project=project).labels
+    consensus = (consensus or consensus_labels(project=project)).labels
     predicted = {
         image_id: values
         for image_id, values in Prediction.objects.filter(
@@ -123,9 +130,9 @@ def model_vs_consensus(*, project: Project, model_version: str) -> list[FieldCom
         if not (f.is_score or f.is_choice):
             continue
         pairs = [
-            (consensus[i][f.key], predicted[i][f.key]["value"])
+            (consensus[i][f.key], value)
             for i in predicted
-            if f.key in consensus[i] and predicted[i].get(f.key, {}).get("value") is not None
+            if f.key in consensus[i] and (value := _predicted_value(predicted[i].get(f.key))) is not None
         ]
         if f.is_score:
             a = np.array([p[0] for p in pairs], dtype=float)
@@ -136,6 +143,36 @@ def model_vs_consensus(*, project: Project, model_version: str) -> list[FieldCom
             accuracy = float(np.mean([p[0] == p[1] for p in pairs])) if pairs else None
             out.append(FieldComparison(f.key, f.label, "choice", len(pairs), accuracy=accuracy))
     return out
+
+
+@dataclass(frozen=True)
+class ModelVersionPredictions:
+    model_version: str
+    scorer: str  # the registry name the version starts with, e.g. "cpu-multihead" or "qwen2-vl"
+    predictions: int  # on the project's images
+    latest: datetime
+    run: ModelRun | None  # the project's training that made it; None for a scorer not trained here (the MLLM)
+
+
+def prediction_model_versions(*, project: Project) -> list[ModelVersionPredictions]:
+    """The model versions to set against the raters: the project's current model, then every version of a scorer
+    not trained here (the multimodal LLM, `gpu.prescore_images`) that has predictions in the project, newest
+    first. Earlier trainings of the project's own model are left out: each scored every image again when it was
+    replaced, and the learning curve already has their held-out figures."""
+    current = model_run_current(project=project)
+    runs = {run.model_version: run for run in ModelRun.objects.filter(project=project)}
+    rows = (
+        Prediction.objects.filter(image__project=project)
+        .values("model_version")
+        .annotate(n=Count("id"), latest=Max("created_at"))
+        .order_by("-latest", "model_version")
+    )
+    versions = [
+        ModelVersionPredictions(row["model_version"], row["model_version"].split(":")[0], row["n"], row["latest"], runs.get(row["model_version"]))
+        for row in rows
+        if row["model_version"] not in runs or (current is not None and row["model_version"] == current.model_version)
+    ]
+    return sorted(versions, key=lambda v: v.run is None)  # stable: the current model first, the rest newest first
 
 
 def priority_queue(*, project: Project, limit: int = 50) -> QuerySet[Image]:

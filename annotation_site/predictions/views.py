@@ -12,7 +12,15 @@ from annotation_site.projects.models import Project
 
 from .forms import ModelSettingsForm
 from .plots import line_svg, scatter_svg
-from .selectors import model_run_current, model_runs, model_vs_consensus, priority_queue, project_spec
+from .selectors import (
+    consensus_labels,
+    model_run_current,
+    model_runs,
+    model_vs_consensus,
+    prediction_model_versions,
+    priority_queue,
+    project_spec,
+)
 
 
 def _learning_curves(project: Project) -> list[dict]:
@@ -29,6 +37,32 @@ def _learning_curves(project: Project) -> list[dict]:
     ]
 
 
+def _model_comparisons(project: Project) -> tuple[list[dict], list[dict]]:
+    """Per model version with predictions here (the CPU scorer, the MLLM): its comparison with the raters'
+    consensus and a scatter plot per score field; and the same figures as a table, a row per field and a column
+    per model, for reading the models side by side."""
+    versions = prediction_model_versions(project=project)
+    if not versions:
+        return [], []
+    spec = {f.key: f for f in project_spec(project=project).fields}
+    consensus = consensus_labels(project=project)
+    models = []
+    for version in versions:
+        fields = []
+        for comparison in model_vs_consensus(project=project, model_version=version.model_version, consensus=consensus):
+            svg = ""
+            if comparison.kind == "score" and comparison.points:
+                f = spec[comparison.key]
+                svg = mark_safe(scatter_svg(comparison.points, low=float(f.min), high=float(f.max), x_label="raters' mean", y_label=version.scorer))
+            fields.append({"comparison": comparison, "svg": svg})
+        models.append({"version": version, "fields": fields})
+    table = [
+        {"key": item["comparison"].key, "label": item["comparison"].label, "cells": [m["fields"][i]["comparison"] for m in models]}
+        for i, item in enumerate(models[0]["fields"])
+    ]
+    return models, table
+
+
 @staff_member_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def model_page(request: HttpRequest, slug: str) -> HttpResponse:
@@ -41,15 +75,7 @@ def model_page(request: HttpRequest, slug: str) -> HttpResponse:
             messages.success(request, "Saved. The queue is being reordered with the new strategy.")
             return redirect("model-page", slug=project.slug)
     run = model_run_current(project=project)
-    fields = []
-    if run is not None and project.current_schema is not None:
-        spec = {f.key: f for f in project_spec(project=project).fields}
-        for comparison in model_vs_consensus(project=project, model_version=run.model_version):
-            svg = ""
-            if comparison.kind == "score" and comparison.points:
-                f = spec[comparison.key]
-                svg = mark_safe(scatter_svg(comparison.points, low=float(f.min), high=float(f.max), x_label="raters' mean", y_label="model"))
-            fields.append({"comparison": comparison, "svg": svg})
+    models, table = _model_comparisons(project) if project.current_schema is not None else ([], [])
     return render(
         request,
         "predictions/model.html",
@@ -58,7 +84,8 @@ def model_page(request: HttpRequest, slug: str) -> HttpResponse:
             "form": form,
             "run": run,
             "runs": list(model_runs(project=project)),
-            "fields": fields,
+            "models": models,
+            "table": table,
             "curves": _learning_curves(project),
             "queue": priority_queue(project=project),
         },

@@ -161,3 +161,54 @@ def test_raters_cannot_open_the_model_page(small_project, client, rater):
     assert client.get(f"/staff/projects/{small_project.slug}/model/").status_code == 302
     assert client.post(f"/staff/projects/{small_project.slug}/model/retrain").status_code == 302
     assert Prediction.objects.count() == 0
+
+
+def _comparison_cell(html: str, field: str, column: int) -> str:
+    row = html[html.index(f'<tr data-field="{field}">') :]
+    row = row[: row.index("</tr>")]
+    return row.split('<td class="num">')[1 + column].split("</td>")[0]
+
+
+def test_staff_compare_the_cpu_model_with_the_multimodal_llm_field_by_field(small_project, admin_client):
+    images = make_images(small_project, 5)
+    truth = {image.pk: 2.0 + 1.5 * i for i, image in enumerate(images)}
+    _label(small_project, "r1", truth, {image.pk: "good" for image in images})
+    older = ModelRun.objects.create(project=small_project, model_version="cpu-multihead:old", checkpoint="x", images_used=3, labels_used=3)
+    ModelRun.objects.filter(pk=older.pk).update(created_at=older.created_at.replace(year=2020))
+    ModelRun.objects.create(project=small_project, model_version="cpu-multihead:new", checkpoint="x", images_used=5, labels_used=5)
+    mllm = "qwen2-vl:0123456789ab"
+    reversed_truth = dict(zip(truth, reversed(list(truth.values()))))
+    for image in images:
+        prediction_store(image=image, model_version="cpu-multihead:old", values=_guess(5.0))
+        prediction_store(image=image, model_version="cpu-multihead:new", values=_guess(truth[image.pk] + 0.5))
+        # The MLLM ranks the photos the other way round and calls every one "bad".
+        prediction_store(image=image, model_version=mllm, values=_guess(reversed_truth[image.pk], clarity="bad"))
+
+    html = admin_client.get(f"/staff/projects/{small_project.slug}/model/").content.decode()
+
+    # one column per model: the current CPU model first, then the MLLM; the replaced training is left out
+    assert html.index('data-model="cpu-multihead:new"') < html.index(f'data-model="{mllm}"')
+    assert "cpu-multihead:old" not in html
+    assert _comparison_cell(html, "quality", 0).startswith("SRCC 1.000 · PLCC 1.000")
+    assert _comparison_cell(html, "quality", 1).startswith("SRCC -1.000 · PLCC -1.000")
+    assert "n=5" in _comparison_cell(html, "quality", 1)
+    assert _comparison_cell(html, "clarity", 0).startswith("accuracy 100%")
+    assert _comparison_cell(html, "clarity", 1).startswith("accuracy 0%")
+    # the same scatter plot for each model, the model's name on its axis
+    for version, scorer in (("cpu-multihead:new", "cpu-multihead"), (mllm, "qwen2-vl")):
+        plots = html[html.index(f'<div class="plots" data-model="{version}">') :]
+        plots = plots[: plots.index("</div>")]
+        assert 'data-field="quality"' in plots and f'aria-label="{scorer} against' in plots
+
+
+def test_mllm_predictions_are_shown_before_any_model_is_trained_here(small_project, admin_client):
+    images = make_images(small_project, 3)
+    truth = {image.pk: 3.0 + 2 * i for i, image in enumerate(images)}
+    _label(small_project, "r1", truth)
+    for image in images:
+        prediction_store(image=image, model_version="qwen2-vl:feedfacecafe", values=_guess(truth[image.pk] - 1))
+
+    html = admin_client.get(f"/staff/projects/{small_project.slug}/model/").content.decode()
+
+    assert "No model trained here yet" in html
+    assert _comparison_cell(html, "quality", 0).startswith("SRCC 1.000 · PLCC 1.000")
