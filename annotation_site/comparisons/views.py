@@ -39,11 +39,6 @@ def compare_page(request: HttpRequest, slug: str) -> HttpResponse:
         "question": QUESTIONS[setup.criterion],
         "levels": [{"value": value, "word": value, "label": LEVEL_LABELS[value]} for value in Level.values],
         "skipReasons": [{"value": value, "label": label} for value, label in PairAssignment.SkipReason.choices],
-        "urls": {
-            "next": f"/api/v1/projects/{project.slug}/compare/next",
-            "submit": "/api/v1/pair-assignments/{id}/submit",
-            "skip": "/api/v1/pair-assignments/{id}/skip",
-        },
     }
     return render(request, "comparisons/compare.html", {"project": project, "config": config})
 

@@ -24,13 +24,12 @@ def _task_project(request: HttpRequest, slug: str, kind: str) -> Project:
     return project
 
 
-def _config(project: Project, kind: str, urls: dict[str, str]) -> dict:
+def _config(project: Project, kind: str) -> dict:
     setup = grounding_setup_payload(project=project)
     return {
         "project": project.slug,
         "setup": setup["regions"] if kind == TaskKind.REGIONS else setup["description"],
         "skipReasons": [{"value": value, "label": label} for value, label in GroundingLease.SkipReason.choices],
-        "urls": urls,
     }
 
 
@@ -39,15 +38,7 @@ def _config(project: Project, kind: str, urls: dict[str, str]) -> dict:
 @ensure_csrf_cookie
 def regions_page(request: HttpRequest, slug: str) -> HttpResponse:
     project = _task_project(request, slug, TaskKind.REGIONS)
-    config = _config(
-        project,
-        TaskKind.REGIONS,
-        {
-            "next": f"/api/v1/projects/{project.slug}/regions/next",
-            "submit": "/api/v1/region-leases/{id}/submit",
-            "skip": "/api/v1/region-leases/{id}/skip",
-        },
-    )
+    config = _config(project, TaskKind.REGIONS)
     return render(request, "grounding/regions.html", {"project": project, "config": config})
 
 
@@ -56,13 +47,5 @@ def regions_page(request: HttpRequest, slug: str) -> HttpResponse:
 @ensure_csrf_cookie
 def describe_page(request: HttpRequest, slug: str) -> HttpResponse:
     project = _task_project(request, slug, TaskKind.DESCRIPTION)
-    config = _config(
-        project,
-        TaskKind.DESCRIPTION,
-        {
-            "next": f"/api/v1/projects/{project.slug}/descriptions/next",
-            "submit": "/api/v1/description-leases/{id}/submit",
-            "skip": "/api/v1/description-leases/{id}/skip",
-        },
-    )
+    config = _config(project, TaskKind.DESCRIPTION)
     return render(request, "grounding/describe.html", {"project": project, "config": config})

@@ -45,11 +45,6 @@ def label_page(request: HttpRequest, slug: str) -> HttpResponse:
             "schema": definition,
             "suggestions": _own_text_suggestions(project, request.user, text_keys),
             "skipReasons": [{"value": value, "label": label} for value, label in Assignment.SkipReason.choices],
-            "urls": {
-                "next": f"/api/v1/projects/{project.slug}/next",
-                "submit": "/api/v1/assignments/{id}/submit",
-                "skip": "/api/v1/assignments/{id}/skip",
-            },
         },
     }
     return render(request, "labeling/label.html", context)

@@ -36,7 +36,8 @@ def page_for(browser, live_server):  # type: ignore[no-untyped-def]
     """Opens a browser tab logged in as a user (the session cookie of a Django test-client login)."""
     from django.test import Client
 
-    contexts = []
+    tabs = []
+    errors: list[str] = []
 
     def open_tab(user):  # type: ignore[no-untyped-def]
         client = Client()
@@ -45,12 +46,24 @@ def page_for(browser, live_server):  # type: ignore[no-untyped-def]
         context.add_cookies(
             [{"name": settings.SESSION_COOKIE_NAME, "value": client.cookies[settings.SESSION_COOKIE_NAME].value, "url": live_server.url}]
         )
-        contexts.append(context)
-        return context.new_page()
+        page = context.new_page()
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        in_flight: set = set()
+        page.on("request", lambda request: in_flight.add(request))
+        page.on("requestfinished", lambda request: in_flight.discard(request))
+        page.on("requestfailed", lambda request: in_flight.discard(request))
+        tabs.append((context, page, in_flight))
+        return page
 
     yield open_tab
-    for context in contexts:
+    for context, page, in_flight in tabs:
+        # A page may still be fetching (the prefetch of its next task): let nothing new out and wait for what
+        # is on its way, or the live server would still be writing while the test database is flushed.
+        page.route("**/*", lambda route: route.abort())
+        while in_flight:
+            page.wait_for_timeout(20)
         context.close()
+    assert not errors, f"the page threw: {errors}"
 
 
 @pytest.fixture

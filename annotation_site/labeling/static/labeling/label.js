@@ -1,5 +1,5 @@
 // The labeling page: one photo, the schema's fields grouped by level, everything by keyboard.
-// It talks to the rater API only, so the page and scripts follow the same rules.
+// It talks to the rater API only (through core/taskkit.js), so the page and scripts follow the same rules.
 "use strict";
 
 (function () {
@@ -11,43 +11,25 @@
   const form = $("fields");
   const photo = $("photo");
   const stage = $("stage");
-  const answers = TaskKit.sender(document.body.dataset.unsent, $("save-status"));
+  const task = TaskKit.page({
+    show,
+    photos: (assignment) => [assignment.image.url],
+    invalid: (data) => { if (data.labels) showFieldErrors(data.labels); return Boolean(data.labels); },
+    acknowledged: (data, goOn) => { if (data.feedback) showFeedback(data.feedback, goOn); else goOn(); },
+    skipReasons: config.skipReasons,
+    doneTexts: {
+      done: "Every photo has all the labels it needs. Thank you!",
+      daily_cap: "You reached today's limit for this project. Come back tomorrow.",
+      lease_limit: "Finish the photo you have open first.",
+      failed_qualification: "You did not pass the qualification round of this project.",
+    },
+  });
+  const state = task.state;
 
-  let current = null;      // the assignment on screen
-  let upcoming = null;     // the prefetched one
-  let shownAt = 0;         // when the photo appeared, for time on task
   let active = 0;          // index of the highlighted field
   let values = {};         // key -> value
   let reasons = {};        // key -> reason text
-  let busy = false;
-  let labelsThisSession = 0;
   let zoomed = false;
-
-  // ---------------------------------------------------------------- API
-  function csrfToken() {
-    const match = document.cookie.match(/(?:^|; )csrftoken=([^;]+)/);
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-
-  async function api(url, body, attempts = 3) {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const response = await fetch(url, {
-          method: "POST",
-          credentials: "same-origin",
-          headers: {"Content-Type": "application/json", "X-CSRFToken": csrfToken()},
-          body: JSON.stringify(body || {}),
-        });
-        if (response.status >= 500 && attempt < attempts) throw new Error("server error " + response.status);
-        const data = response.status === 204 ? null : await response.json().catch(() => null);
-        return {status: response.status, data, reason: response.headers.get("X-RealQA-Reason")};
-      } catch (error) {
-        // A dropped connection is retried with the same body (and so the same idempotency key).
-        if (attempt >= attempts) return {status: 0, data: {detail: "The server cannot be reached: " + error.message}};
-        await new Promise((resolve) => setTimeout(resolve, 400 * attempt));
-      }
-    }
-  }
 
   // ---------------------------------------------------------------- form
   function choiceList(field) {
@@ -207,7 +189,6 @@
       box.querySelector(".field-error").textContent = "";
       box.querySelector(".help").hidden = true;
     });
-    $("errors").hidden = true;
     setActive(0, false);
   }
 
@@ -254,21 +235,15 @@
   }
 
   // ---------------------------------------------------------------- photo
-  function preload(assignment) {
-    if (assignment) { const img = new Image(); img.src = assignment.image.url; }
-  }
-
   function show(assignment) {
-    current = assignment;
     zoomed = false;
     stage.classList.remove("zoomed");
     photo.style.transform = "";
-    photo.onload = () => { shownAt = performance.now(); updateZoomLabel(); };
+    photo.onload = () => { state.shownAt = performance.now(); updateZoomLabel(); };  // time on task counts from here
     photo.src = assignment.image.url;
-    if (photo.complete) shownAt = performance.now();
     $("phase").textContent = assignment.phase === "qualification" ? "Qualification" : "";
     $("phase").hidden = assignment.phase !== "qualification";
-    $("counter").textContent = labelsThisSession ? `${labelsThisSession} labeled this session` : "";
+    $("counter").textContent = state.done ? `${state.done} labeled this session` : "";
     const prediction = $("prediction");
     if (assignment.prediction) {
       prediction.hidden = false;
@@ -276,13 +251,6 @@
         .map(([key, p]) => `${key} ${typeof p.value === "number" ? p.value.toFixed(2) : p.value}`).join(", ");
     } else prediction.hidden = true;
     resetForm();
-    fetchUpcoming();
-  }
-
-  async function fetchUpcoming() {
-    const shownId = current && current.id;
-    const response = await api(config.urls.next, {exclude: [shownId]});
-    if (current && current.id === shownId && response.status === 200) { upcoming = response.data; preload(upcoming); }
   }
 
   function updateZoomLabel() {
@@ -311,26 +279,8 @@
   window.addEventListener("resize", updateZoomLabel);
 
   // ---------------------------------------------------------------- flow
-  function showDone(reason) {
-    current = null;
-    const texts = {
-      done: "Every photo has all the labels it needs. Thank you!",
-      daily_cap: "You reached today's limit for this project. Come back tomorrow.",
-      lease_limit: "Finish the photo you have open first.",
-      failed_qualification: "You did not pass the qualification round of this project.",
-    };
-    $("done-reason").textContent = texts[reason] || reason || "";
-    $("done").hidden = false;
-  }
-
-  function advance(next, reason) {
-    if (next) show(upcoming && upcoming.id === next.id ? upcoming : next);
-    else showDone(reason);
-    upcoming = null;
-  }
-
-  async function submit() {
-    if (!current || busy) return;
+  function submit() {
+    if (!state.current || state.busy) return;
     const missing = missingField();
     if (missing >= 0) {
       const field = fields[missing];
@@ -339,29 +289,10 @@
       if (needsReason) boxOf(missing).querySelector(".reason").focus();
       return;
     }
-    busy = true;
-    const assignment = current;
-    if (!assignment.idempotencyKey) assignment.idempotencyKey = TaskKit.newKey();
-    const body = {
+    task.submit({
       labels: labelsPayload(),
-      idempotency_key: assignment.idempotencyKey,
-      seconds_spent: Math.round(performance.now() - shownAt) / 1000,
       client: {viewport: `${window.innerWidth}x${window.innerHeight}`, dpr: window.devicePixelRatio, zoomed_to_100: zoomed},
-    };
-    const response = await answers.send(config.urls.submit.replace("{id}", assignment.id), body);
-    busy = false;
-    if (response.status === 201 || response.status === 200) {
-      labelsThisSession += 1;
-      if (response.data.feedback) showFeedback(response.data.feedback, () => advance(response.data.next, response.data.next_reason));
-      else advance(response.data.next, response.data.next_reason);
-    } else if (response.status === 400 && response.data && response.data.labels) {
-      showFieldErrors(response.data.labels);
-    } else {
-      const errors = $("errors");
-      errors.hidden = false;
-      errors.textContent = "The label could not be stored: " + TaskKit.refusalText(response);
-      if (response.status === 409 || response.status === 404) setTimeout(loadFirst, 1500);
-    }
+    });
   }
 
   function showFeedback(feedback, onClose) {
@@ -384,39 +315,6 @@
   }
   let closeFeedback = null;
 
-  function openSkip() {
-    if (!current) return;
-    const list = $("skip-reasons");
-    list.textContent = "";
-    config.skipReasons.forEach((reason, i) => {
-      const li = document.createElement("li");
-      li.innerHTML = "<kbd></kbd> ";
-      li.querySelector("kbd").textContent = String(i + 1);
-      li.appendChild(document.createTextNode(reason.label));
-      li.addEventListener("click", () => skip(reason.value));
-      list.appendChild(li);
-    });
-    $("skip-dialog").hidden = false;
-  }
-
-  async function skip(reason) {
-    $("skip-dialog").hidden = true;
-    if (!current || busy) return;
-    busy = true;
-    const response = await api(config.urls.skip.replace("{id}", current.id), {reason});
-    busy = false;
-    if (response.status === 200) advance(response.data, null);
-    else if (response.status === 204) advance(null, response.reason);
-    else { $("errors").hidden = false; $("errors").textContent = (response.data && response.data.detail) || "Skipping failed."; }
-  }
-
-  async function loadFirst() {
-    const response = await api(config.urls.next, {});
-    if (response.status === 200) show(response.data);
-    else if (response.status === 204) showDone(response.reason);
-    else showDone((response.data && response.data.detail) || "This project is not available.");
-  }
-
   // ---------------------------------------------------------------- keyboard
   function inTextBox(target) {
     return target && (target.tagName === "TEXTAREA" || (target.tagName === "INPUT" && target.type === "text"));
@@ -425,15 +323,9 @@
   document.addEventListener("keydown", (event) => {
     if (!$("keys").hidden) { if (event.key === "Escape" || event.key === "?") { $("keys").hidden = true; event.preventDefault(); } return; }
     if (!$("feedback").hidden) { if ((event.key === "Enter" || event.key === " ") && closeFeedback) { event.preventDefault(); closeFeedback(); } return; }
-    if (!$("skip-dialog").hidden) {
-      const index = Number(event.key) - 1;
-      if (event.key === "Escape") $("skip-dialog").hidden = true;
-      else if (index >= 0 && index < config.skipReasons.length) skip(config.skipReasons[index].value);
-      event.preventDefault();
-      return;
-    }
-    if (!current) return;
-    if (busy) { event.preventDefault(); return; }  // keys typed while a submit is in flight would land on the old photo
+    if (task.skipDialogKey(event)) return;
+    if (!state.current) return;
+    if (state.busy) { event.preventDefault(); return; }  // keys typed while a submit is in flight would land on the old photo
     const target = event.target;
     if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) { event.preventDefault(); submit(); return; }
     if (event.key === "Tab") { event.preventDefault(); setActive(active + (event.shiftKey ? -1 : 1)); return; }
@@ -469,7 +361,7 @@
       case "ArrowRight": event.preventDefault(); step(1); break;
       case "ArrowLeft": event.preventDefault(); step(-1); break;
       case "Enter": event.preventDefault(); submit(); break;
-      case "x": case "X": event.preventDefault(); openSkip(); break;
+      case "x": case "X": event.preventDefault(); task.openSkip(); break;
       case "z": case "Z": event.preventDefault(); toggleZoom(); break;
       case "f": case "F": event.preventDefault(); if (document.fullscreenElement) document.exitFullscreen(); else stage.requestFullscreen().catch(() => {}); break;
       case "h": case "H": { event.preventDefault(); const help = boxOf(active).querySelector(".help"); help.hidden = !help.hidden; break; }
@@ -479,18 +371,9 @@
   });
 
   $("submit").addEventListener("click", submit);
-  $("skip").addEventListener("click", openSkip);
+  $("skip").addEventListener("click", task.openSkip);
   $("help-toggle").addEventListener("click", () => { $("keys").hidden = false; });
 
-  async function start() {
-    const refused = await answers.resendUnsent();
-    await loadFirst();
-    if (refused.length) {
-      $("errors").hidden = false;
-      $("errors").textContent = "Your last answer could not be stored: " + refused.map(TaskKit.refusalText).join(" · ");
-    }
-  }
-
   buildForm();
-  start();
+  task.start();
 })();
