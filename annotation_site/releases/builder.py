@@ -350,7 +350,7 @@ def _answers_by_group(group: np.ndarray, groups: int, codes: np.ndarray, texts: 
 
 
 def _closest_reasons(
-    group: np.ndarray, groups: int, numbers: np.ndarray, reasons: Sequence[str | None], *, score: bool
+    group: np.ndarray, groups: int, numbers: np.ndarray, reasons: pa.Array, *, score: bool
 ) -> list[str | None]:
     """Per group (image), the reason of the label closest to the group's consensus: the mean for a score, the
     majority (first choice on a tie) for a choice; the first label (rater id order) on a tie."""
@@ -366,14 +366,14 @@ def _closest_reasons(
         width = int(codes.max()) + 1 if codes.size else 1
         counts = np.bincount(group[has] * width + codes[has], minlength=groups * width).reshape(groups, width)
         distance = (codes != counts.argmax(axis=1)[group]).astype(np.float64)
-    usable = has & np.fromiter((bool(r) for r in reasons), bool, len(reasons))
-    distance = np.where(usable, distance, np.inf)
+    written = pc.fill_null(pc.greater(pc.binary_length(reasons), 0), False).to_numpy(zero_copy_only=False)
+    distance = np.where(has & written, distance, np.inf)
     order = np.lexsort((np.arange(group.size), distance, group))
     firsts = order[np.r_[True, group[order][1:] != group[order][:-1]]]
+    found = firsts[np.isfinite(distance[firsts])]
     chosen: list[str | None] = [None] * groups
-    for index in firsts:
-        if np.isfinite(distance[index]):
-            chosen[group[index]] = reasons[index]  # type: ignore[assignment]
+    for g, reason in zip(group[found].tolist(), reasons.take(pa.array(found)).to_pylist()):
+        chosen[g] = reason
     return chosen
 
 
@@ -410,7 +410,9 @@ class _Build:
     def select(self) -> None:
         self.progress(0.0, "selecting labels")
         usable = annotations_for_statistics(project=self.project)
-        self.max_id = usable.aggregate(top=Max("id"))["top"]
+        # One scan for both: the count is that of the labels up to the highest id, as both come from one snapshot.
+        fixed = usable.aggregate(top=Max("id"), total=Count("id"))
+        self.max_id, self.total_labels = fixed["top"], fixed["total"]
         if self.max_id is None:
             raise ReleaseError(f"project {self.project.slug!r} has no labels a release may use")
         self.usable = usable.filter(id__lte=self.max_id)
@@ -460,7 +462,6 @@ class _Build:
             gold_images=Image.objects.filter(project=self.project, is_gold=True).count(),
             images_without_labels=Image.objects.filter(project=self.project, is_gold=False).count() - len(rows),
         )
-        self.total_labels = self.usable.count()
 
     def file_name(self, sha: str, display: str) -> str:
         if self.options.images == "copy":
@@ -676,9 +677,8 @@ class _Build:
         offset = 4 + len(fields)
         for j, spec in enumerate(reason_fields):
             table[f"{spec.key}_reason"] = raw[offset + j]
-            reasons = raw[offset + j].to_pylist()
             chosen = _closest_reasons(
-                group, group_start.size, numbers[:, fields.index(spec)], reasons, score=spec.is_score
+                group, group_start.size, numbers[:, fields.index(spec)], raw[offset + j], score=spec.is_score
             )
             target = self.consensus_reason[spec.key]
             for g, reason in enumerate(chosen):
