@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
-import json
-
 from django.http import Http404
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation_site.labeling.api import Conflict, ImageOut, StrictSerializer
+from annotation_site.core.taskapi import (
+    NOTHING_LEFT,
+    ImageOut,
+    NextIn,
+    StrictSerializer,
+    SubmitWithClientIn,
+    next_response,
+    parse,
+    submit_response,
+    task_error,
+)
 from annotation_site.projects.models import Project
+from annotation_site.projects.selectors import project_hidden_from
 
 from .models import Level, PairAssignment
 from .selectors import comparison_scale_fit, comparison_setup_get, pair_assignment_payload
@@ -31,28 +40,11 @@ from .services import (
     pair_assignment_submit,
 )
 
-MAX_CLIENT_INFO_CHARS = 2000
 
-
-class PairNextIn(StrictSerializer):
-    exclude = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=10,
-        help_text="Pair assignment ids the client already shows; asking with the current one gets the one to prefetch.",
-    )
-
-
-class PairSubmitIn(StrictSerializer):
+class PairSubmitIn(SubmitWithClientIn):
     level = serializers.ChoiceField(
         choices=Level.choices, help_text="How the right (second) photo compares with the left (first) one."
     )
-    idempotency_key = serializers.CharField(max_length=64, required=False, allow_null=True, allow_blank=False)
-    seconds_spent = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=86400)
-    client = serializers.DictField(required=False, default=dict, help_text="Client details (screen size, user agent).")
-
-    def validate_client(self, value: dict) -> dict:
-        if len(json.dumps(value)) > MAX_CLIENT_INFO_CHARS:
-            raise ValidationError(f"at most {MAX_CLIENT_INFO_CHARS} characters of JSON")
-        return value
 
 
 class PairSkipIn(StrictSerializer):
@@ -93,50 +85,30 @@ class PairScaleOut(serializers.Serializer):
     rows = PairScaleRowOut(many=True)
 
 
-_NOTHING_LEFT = OpenApiResponse(description="Nothing to compare now; the X-RealQA-Reason header says why")
-
-
-def _parse(serializer_class: type[serializers.Serializer], request: Request) -> dict:
-    data = request.data if request.data is not None else {}
-    if not isinstance(data, dict):
-        raise ValidationError({"non_field_errors": ["expected a JSON object"]})
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 def _payload(assignment: PairAssignment) -> dict:
     setup = comparison_setup_get(project=assignment.project)
     return pair_assignment_payload(assignment, criterion=setup.criterion if setup else "quality")
 
 
 def _next_response(result: PairAssignment | NoPair) -> Response:
-    if isinstance(result, NoPair):
-        return Response(status=status.HTTP_204_NO_CONTENT, headers={"X-RealQA-Reason": result.reason})
-    return Response(_payload(result))
+    return next_response(result, nothing=NoPair, payload=_payload)
 
 
 def _api_error(exc: Exception) -> APIException:
-    if isinstance(exc, LeaseNotFound):
-        return NotFound(str(exc))
-    if isinstance(exc, TaskClosed):
-        return PermissionDenied(str(exc))
-    if isinstance(exc, (LeaseClosed, AnswerConflict)):
-        return Conflict(str(exc))
     if isinstance(exc, ComparisonInputError):
         return ValidationError(exc.errors)
-    return ValidationError({"non_field_errors": [str(exc)]})
+    return task_error(exc, not_found=LeaseNotFound, forbidden=TaskClosed, conflict=(LeaseClosed, AnswerConflict))
 
 
 class NextPairView(APIView):
-    @extend_schema(request=PairNextIn, responses={200: PairOut, 204: _NOTHING_LEFT}, summary="The rater's next pair")
+    @extend_schema(request=NextIn, responses={200: PairOut, 204: NOTHING_LEFT}, summary="The rater's next pair")
     def post(self, request: Request, slug: str) -> Response:
-        exclude = _parse(PairNextIn, request)["exclude"]
+        exclude = parse(NextIn, request)["exclude"]
         project = get_object_or_404(Project, slug=slug, is_active=True)
         try:
             return _next_response(pair_assignment_next(project=project, rater=request.user, exclude=exclude))
         except TaskClosed as exc:
-            if not project.open_to_all_raters and not project.memberships.filter(rater=request.user).exists():
+            if project_hidden_from(project=project, rater=request.user):
                 raise Http404 from None  # a closed project is not even acknowledged to outsiders
             raise _api_error(exc) from None
 
@@ -146,7 +118,7 @@ class SubmitPairView(APIView):
         request=PairSubmitIn, responses={201: PairSubmitOut, 200: PairSubmitOut}, summary="Answer a pair and get the next one"
     )
     def post(self, request: Request, assignment_id: int) -> Response:
-        body = _parse(PairSubmitIn, request)
+        body = parse(PairSubmitIn, request)
         try:
             result = pair_assignment_submit(
                 assignment_id=assignment_id,
@@ -158,21 +130,22 @@ class SubmitPairView(APIView):
             )
         except (TaskError, ComparisonInputError) as exc:
             raise _api_error(exc) from None
-        payload: dict = {
-            "comparison": {"id": result.comparison.pk, "replayed": not result.created},
-            "next": None if isinstance(result.next, NoPair) else _payload(result.next),
-        }
-        if isinstance(result.next, NoPair):
-            payload["next_reason"] = result.next.reason
-        return Response(payload, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+        return submit_response(
+            name="comparison",
+            answer=result.comparison,
+            created=result.created,
+            following=result.next,
+            nothing=NoPair,
+            payload=_payload,
+        )
 
 
 class SkipPairView(APIView):
     @extend_schema(
-        request=PairSkipIn, responses={200: PairOut, 204: _NOTHING_LEFT}, summary="Give a pair back with a reason"
+        request=PairSkipIn, responses={200: PairOut, 204: NOTHING_LEFT}, summary="Give a pair back with a reason"
     )
     def post(self, request: Request, assignment_id: int) -> Response:
-        reason = _parse(PairSkipIn, request)["reason"]
+        reason = parse(PairSkipIn, request)["reason"]
         try:
             return _next_response(pair_assignment_skip(assignment_id=assignment_id, rater=request.user, reason=reason))
         except (TaskError, ComparisonInputError) as exc:

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_safe
 
 from annotation_site.images.models import Image
 from annotation_site.projects.models import Project
+from annotation_site.projects.selectors import project_hidden_from
 
 from .models import Level, PairAssignment
 from .selectors import QUESTIONS, comparison_progress, comparison_scale_fit, comparison_setup_get
@@ -29,7 +30,7 @@ LEVEL_LABELS = {
 @ensure_csrf_cookie
 def compare_page(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_object_or_404(Project, slug=slug, is_active=True)
-    if not project.open_to_all_raters and not project.memberships.filter(rater=request.user).exists():
+    if project_hidden_from(project=project, rater=request.user):
         raise Http404("no such project")
     setup = comparison_setup_get(project=project)
     if setup is None or not setup.enabled:

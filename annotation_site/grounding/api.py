@@ -5,15 +5,26 @@ from __future__ import annotations
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.exceptions import APIException, NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from annotation_site.labeling.api import Conflict, ImageOut, StrictSerializer
+from annotation_site.core.taskapi import (
+    NOTHING_LEFT,
+    ImageOut,
+    NextIn,
+    StrictSerializer,
+    SubmitIn,
+    next_response,
+    parse,
+    submit_response,
+    task_error,
+)
 from annotation_site.projects.models import Project
+from annotation_site.projects.selectors import project_hidden_from
 
 from .models import GroundingLease, TaskKind
 from .selectors import grounding_setup_payload, lease_payload
@@ -34,25 +45,13 @@ from .services import (
 )
 
 
-class GroundingNextIn(StrictSerializer):
-    exclude = serializers.ListField(
-        child=serializers.IntegerField(min_value=1), required=False, default=list, max_length=10,
-        help_text="Lease ids the client already shows; asking with the current one gets the one to prefetch.",
-    )
-
-
-class _SubmitIn(StrictSerializer):
-    idempotency_key = serializers.CharField(max_length=64, required=False, allow_null=True, allow_blank=False)
-    seconds_spent = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=86400)
-
-
-class RegionSubmitIn(_SubmitIn):
+class RegionSubmitIn(SubmitIn):
     # JSON as sent: the service checks it and names every bad entry ("boxes[2].tag": ...).
     boxes = serializers.JSONField(help_text='[{"box": [x0, y0, x1, y1] (0..1 of the image), "tag": "blur", "note": "..."}]')
     answers = serializers.JSONField(required=False, default=dict, help_text='Question key to "yes"/"no" or to a box index (null: none).')
 
 
-class DescriptionSubmitIn(_SubmitIn):
+class DescriptionSubmitIn(SubmitIn):
     brief = serializers.JSONField(help_text='[{"distortion": "noise", "severity": "obvious"}]; [] for no distortion.')
     detail = serializers.JSONField(required=False, default="", help_text="The detailed answer: free text.")
 
@@ -79,18 +78,6 @@ class AnswerInvalidOut(serializers.Serializer):
     errors = serializers.DictField(child=serializers.CharField(), help_text='Place to problem, e.g. {"boxes[0].tag": "..."}')
 
 
-_NOTHING_LEFT = OpenApiResponse(description="Nothing to do now; the X-RealQA-Reason header says why")
-
-
-def _parse(serializer_class: type[serializers.Serializer], request: Request) -> dict:
-    data = request.data if request.data is not None else {}
-    if not isinstance(data, dict):
-        raise ValidationError({"non_field_errors": ["expected a JSON object"]})
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 def _task_project(slug: str, kind: str) -> Project:
     project = get_object_or_404(Project, slug=slug, is_active=True)
     if setup_enabled(project=project, kind=kind) is None:
@@ -98,30 +85,18 @@ def _task_project(slug: str, kind: str) -> Project:
     return project
 
 
-def _api_error(exc: Exception) -> APIException:
-    if isinstance(exc, LeaseNotFound):
-        return NotFound(str(exc))
-    if isinstance(exc, TaskClosed):
-        return PermissionDenied(str(exc))
-    if isinstance(exc, (LeaseClosed, AnswerConflict)):
-        return Conflict(str(exc))
-    return ValidationError({"non_field_errors": [str(exc)]})
+def _api_error(exc: TaskError) -> APIException:
+    return task_error(exc, not_found=LeaseNotFound, forbidden=TaskClosed, conflict=(LeaseClosed, AnswerConflict))
 
 
 def _next_response(result: GroundingLease | NoTask) -> Response:
-    if isinstance(result, NoTask):
-        return Response(status=status.HTTP_204_NO_CONTENT, headers={"X-RealQA-Reason": result.reason})
-    return Response(lease_payload(result))
+    return next_response(result, nothing=NoTask, payload=lease_payload)
 
 
 def _submit_response(result: SubmitResult) -> Response:
-    payload: dict = {
-        "answer": {"id": result.answer.pk, "replayed": not result.created},
-        "next": None if isinstance(result.next, NoTask) else lease_payload(result.next),
-    }
-    if isinstance(result.next, NoTask):
-        payload["next_reason"] = result.next.reason
-    return Response(payload, status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK)
+    return submit_response(
+        name="answer", answer=result.answer, created=result.created, following=result.next, nothing=NoTask, payload=lease_payload
+    )
 
 
 def _invalid(exc: GroundingInputError) -> Response:
@@ -132,9 +107,9 @@ class _NextView(APIView):
     kind: str = ""
 
     def post(self, request: Request, slug: str) -> Response:
-        exclude = _parse(GroundingNextIn, request)["exclude"]
+        exclude = parse(NextIn, request)["exclude"]
         project = _task_project(slug, self.kind)
-        if not project.open_to_all_raters and not project.memberships.filter(rater=request.user).exists():
+        if project_hidden_from(project=project, rater=request.user):
             raise Http404  # a closed project is not even acknowledged to outsiders
         try:
             return _next_response(grounding_task_next(project=project, rater=request.user, kind=self.kind, exclude=exclude))
@@ -145,7 +120,7 @@ class _NextView(APIView):
 class RegionNextView(_NextView):
     kind = TaskKind.REGIONS
 
-    @extend_schema(request=GroundingNextIn, responses={200: LeaseOut, 204: _NOTHING_LEFT}, summary="The rater's next photo to draw regions on")
+    @extend_schema(request=NextIn, responses={200: LeaseOut, 204: NOTHING_LEFT}, summary="The rater's next photo to draw regions on")
     def post(self, request: Request, slug: str) -> Response:
         return super().post(request, slug)
 
@@ -153,7 +128,7 @@ class RegionNextView(_NextView):
 class DescriptionNextView(_NextView):
     kind = TaskKind.DESCRIPTION
 
-    @extend_schema(request=GroundingNextIn, responses={200: LeaseOut, 204: _NOTHING_LEFT}, summary="The rater's next photo to describe")
+    @extend_schema(request=NextIn, responses={200: LeaseOut, 204: NOTHING_LEFT}, summary="The rater's next photo to describe")
     def post(self, request: Request, slug: str) -> Response:
         return super().post(request, slug)
 
@@ -165,7 +140,7 @@ class RegionSubmitView(APIView):
         summary="Submit boxes (and region answers) and get the next photo",
     )
     def post(self, request: Request, lease_id: int) -> Response:
-        body = _parse(RegionSubmitIn, request)
+        body = parse(RegionSubmitIn, request)
         try:
             result = region_submit(
                 lease_id=lease_id,
@@ -189,7 +164,7 @@ class DescriptionSubmitView(APIView):
         summary="Submit a description and get the next photo",
     )
     def post(self, request: Request, lease_id: int) -> Response:
-        body = _parse(DescriptionSubmitIn, request)
+        body = parse(DescriptionSubmitIn, request)
         try:
             result = description_submit(
                 lease_id=lease_id,
@@ -210,7 +185,7 @@ class _SkipView(APIView):
     kind: str = ""
 
     def post(self, request: Request, lease_id: int) -> Response:
-        reason = _parse(GroundingSkipIn, request)["reason"]
+        reason = parse(GroundingSkipIn, request)["reason"]
         try:
             return _next_response(grounding_task_skip(lease_id=lease_id, rater=request.user, kind=self.kind, reason=reason))
         except TaskError as exc:
@@ -220,7 +195,7 @@ class _SkipView(APIView):
 class RegionSkipView(_SkipView):
     kind = TaskKind.REGIONS
 
-    @extend_schema(request=GroundingSkipIn, responses={200: LeaseOut, 204: _NOTHING_LEFT}, summary="Give a photo back and get the next")
+    @extend_schema(request=GroundingSkipIn, responses={200: LeaseOut, 204: NOTHING_LEFT}, summary="Give a photo back and get the next")
     def post(self, request: Request, lease_id: int) -> Response:
         return super().post(request, lease_id)
 
@@ -228,7 +203,7 @@ class RegionSkipView(_SkipView):
 class DescriptionSkipView(_SkipView):
     kind = TaskKind.DESCRIPTION
 
-    @extend_schema(request=GroundingSkipIn, responses={200: LeaseOut, 204: _NOTHING_LEFT}, summary="Give a photo back and get the next")
+    @extend_schema(request=GroundingSkipIn, responses={200: LeaseOut, 204: NOTHING_LEFT}, summary="Give a photo back and get the next")
     def post(self, request: Request, lease_id: int) -> Response:
         return super().post(request, lease_id)
 
@@ -237,6 +212,6 @@ class GroundingSetupView(APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT, summary="The project's region and description task setups")
     def get(self, request: Request, slug: str) -> Response:
         project = get_object_or_404(Project, slug=slug, is_active=True)
-        if not project.open_to_all_raters and not project.memberships.filter(rater=request.user).exists():
+        if project_hidden_from(project=project, rater=request.user):
             raise Http404
         return Response(grounding_setup_payload(project=project))

@@ -9,6 +9,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
 from annotation_site.projects.models import Project
+from annotation_site.projects.selectors import project_hidden_from
 
 from .models import GroundingLease, TaskKind
 from .selectors import grounding_setup_payload
@@ -17,7 +18,7 @@ from .services import setup_enabled
 
 def _task_project(request: HttpRequest, slug: str, kind: str) -> Project:
     project = get_object_or_404(Project, slug=slug, is_active=True)
-    if not project.open_to_all_raters and not project.memberships.filter(rater=request.user).exists():
+    if project_hidden_from(project=project, rater=request.user):
         raise Http404("no such project")
     if setup_enabled(project=project, kind=kind) is None:
         raise Http404(f"this project has no {kind} task")

@@ -9,6 +9,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
 from annotation_site.projects.models import Project
+from annotation_site.projects.selectors import project_hidden_from
 from annotation_site.schemas.selectors import schema_version_current
 
 from .models import Annotation, Assignment
@@ -34,7 +35,7 @@ def _own_text_suggestions(project: Project, rater: object, text_keys: list[str])
 @ensure_csrf_cookie
 def label_page(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_object_or_404(Project, slug=slug, is_active=True)
-    if not project.open_to_all_raters and not project.memberships.filter(rater=request.user).exists():
+    if project_hidden_from(project=project, rater=request.user):
         raise Http404("no such project")
     definition = schema_version_current(project=project).definition
     text_keys = [field["key"] for field in definition["fields"] if field["kind"] == "text"]

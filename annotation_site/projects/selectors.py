@@ -26,3 +26,8 @@ def project_list_for_rater(*, rater: AbstractBaseUser) -> QuerySet[Project]:
         .annotate(image_count=_count(Image.objects.filter(project=OuterRef("pk"), is_gold=False)))
         .order_by("name")
     )
+
+
+def project_hidden_from(*, project: Project, rater: AbstractBaseUser) -> bool:
+    """A closed project is not even acknowledged to a rater outside it: its pages and API answer 404."""
+    return not project.open_to_all_raters and not project.memberships.filter(rater=rater).exists()
