@@ -194,11 +194,16 @@ if env_str("AWS_STORAGE_BUCKET_NAME"):
             "region_name": env_str("AWS_S3_REGION_NAME"),
             "default_acl": None,
             "querystring_auth": True,
+            # A signed photo URL works for whoever holds it: keep that short (docs/deployment.md).
+            "querystring_expire": env_int("AWS_QUERYSTRING_EXPIRE", 300),
             "file_overwrite": False,
         },
     }
 else:
     _media = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+# Media go through an access check (annotation_site/images/views.py); with this set (production: the sample
+# nginx's internal location), the proxy sends the bytes after it, else Django streams them.
+MEDIA_X_ACCEL_REDIRECT = env_str("MEDIA_X_ACCEL_REDIRECT") or ""
 STORAGES = {
     "default": _media,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},

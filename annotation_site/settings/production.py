@@ -6,7 +6,7 @@ import os
 os.environ["DJANGO_DEBUG"] = "0"
 
 from .base import *  # noqa: E402,F403
-from .env import env_bool, env_int  # noqa: E402
+from .env import env_bool, env_int, env_str  # noqa: E402
 
 if not ALLOWED_HOSTS:  # noqa: F405
     from django.core.exceptions import ImproperlyConfigured
@@ -25,5 +25,8 @@ SESSION_COOKIE_SECURE = True
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = True
 X_FRAME_OPTIONS = "DENY"
+# Media: Django checks who asks, then hands the file to the proxy's internal location (deploy/nginx.conf);
+# set it empty to have Django stream the bytes itself (no nginx in front).
+MEDIA_X_ACCEL_REDIRECT = env_str("MEDIA_X_ACCEL_REDIRECT", "/protected-media/")
 # The reverse proxy appends the caller's address to X-Forwarded-For; login throttling keys on it.
 LOGIN_TRUST_X_FORWARDED_FOR = env_bool("LOGIN_TRUST_X_FORWARDED_FOR", True)

@@ -32,7 +32,7 @@ class Row:
     staff: str
     admin: str
     data: dict | None = None
-    values: dict = field(default_factory=dict)  # path parameters other than the defaults
+    values: dict = field(default_factory=dict)  # path parameters other than the defaults; a callable takes the world
     why: str = ""
 
     def expected(self, role: str) -> str:
@@ -140,10 +140,15 @@ MATRIX: dict[str, list[Row]] = {
     "admin/releases/release/progress/": [Row("GET", "admin-login", "admin-login", "403", "200")],
     APP_INDEX: [Row("GET", "admin-login", "admin-login", "404", "200", why="staff without permissions: no such app")],
     "admin/(?P<url>.*)$": [Row("GET", "admin-login", "admin-login", "404", "404", why="unknown admin pages hide behind the login")],
-    # Only with DEBUG on and local files (the demo); in production the proxy or the object store serves media.
-    "^media/(?P<path>.*)$": [Row("GET", "200", "200", "200", "200", why="unguessable content-addressed names")],
+    # Photos: the raters of their project and staff; everyone else, signed in or not, gets 404 like a missing file.
+    "media/<path:name>": [
+        Row("GET", "404", "200", "200", "200", why="an image of the open project, where the rater labels"),
+        Row("GET", "404", "404", "200", "200", values={"name": lambda world: world.closed_images[0].thumbnail.name},
+            why="an image of a project the rater is not in: content-addressed names are not secrets"),
+        Row("GET", "404", "404", "404", "404", values={"name": "models/open-project/cpu-multihead-1/config.json"},
+            why="nothing but image files is served, not even to staff"),
+    ],
 }
-ONLY_IN_DEBUG = {"^media/(?P<path>.*)$"}
 # Rows of apps that may be absent from a checkout (built side by side); stale only when the app is installed.
 APP_OF_PATTERN = {pattern: "annotation_site.comparisons" for pattern in MATRIX if "compar" in pattern}
 
@@ -209,7 +214,7 @@ def _default_values(world: World) -> dict[str, object]:
         "object_id": world.open_project.pk,
         "app_label": "labeling",
         "url": "no-such-page/",
-        "path": world.images[0].thumbnail.name,
+        "name": world.images[0].display.name,
     }
 
 
@@ -240,7 +245,8 @@ def matrix_for(world: World) -> list[tuple[str, str, Row]]:
             )
             continue
         for row in MATRIX[pattern]:
-            planned.append((pattern, fill(served, {**defaults, **row.values}), row))
+            values = {key: value(world) if callable(value) else value for key, value in row.values.items()}
+            planned.append((pattern, fill(served, {**defaults, **values}), row))
     assert not missing, "the authorization matrix does not cover every URL:\n" + "\n".join(missing)
     return planned
 
@@ -278,7 +284,7 @@ def test_the_matrix_names_no_pattern_the_project_does_not_serve():
     def installed(pattern: str) -> bool:
         return apps.is_installed(APP_OF_PATTERN.get(pattern, "annotation_site.core"))
 
-    assert sorted(p for p in set(MATRIX) - served - ONLY_IN_DEBUG if installed(p)) == []
+    assert sorted(p for p in set(MATRIX) - served if installed(p)) == []
     admin_apps = {config.label for config in apps.get_app_configs()}
     assert sorted(m for m in set(ADMIN_MODELS) - set(registered) if m.split("/")[0] in admin_apps) == []
 
@@ -289,7 +295,8 @@ def test_a_rater_reads_nothing_of_other_raters_model_guesses_or_other_projects_a
     seen: list[str] = []
     for pattern, path, row in matrix_for(world):
         response = send(rater, row, path)
-        seen.append(f"--- {row.method} {path}\n" + response.content.decode(errors="replace"))
+        body = b"".join(response.streaming_content) if response.streaming else response.content  # photos stream
+        seen.append(f"--- {row.method} {path}\n" + body.decode(errors="replace"))
         if response.status_code in (301, 302):
             seen.append(rater.get(response["Location"]).content.decode(errors="replace"))
     # What the rater's own work shows: a submit answers with the next assignment, never a model guess.

@@ -1,5 +1,5 @@
-"""A small world for the security tests: an open and a closed project, a rater, another rater with a
-label and a lease, a staff member without permissions, a superuser, and model guesses that raters must
+"""A small world for the security tests: an open and a closed project, a rater of the open one, another rater
+with a label and a lease, a staff member without permissions, a superuser, and model guesses that raters must
 not see (pre-annotation is off). Strings marked SECRET must never reach the rater."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from annotation_site.labeling.assignments import assignment_next, assignment_submit
+from annotation_site.labeling.assignments import assignment_next, assignment_submit, membership_ensure
 from annotation_site.predictions.services import prediction_store
 from annotation_site.projects.services import project_create
 from annotation_site.raters.services import rater_create
@@ -36,6 +36,7 @@ class World:
     other_lease: object  # an assignment the other rater holds
     other_annotation: object
     images: list = field(default_factory=list)
+    closed_images: list = field(default_factory=list)  # of the closed project, where the rater is not a member
 
     def client(self, role: str, **options: object) -> Client:
         client = Client(**options)
@@ -69,7 +70,7 @@ def build_world(realqa_schema: dict) -> World:
     closed.open_to_all_raters = False
     closed.gold_rate = 0
     closed.save()
-    make_images(closed, 1, start_seed=3100)
+    closed_images = make_images(closed, 1, start_seed=3100)
 
     User = get_user_model()
     users = {
@@ -78,6 +79,7 @@ def build_world(realqa_schema: dict) -> World:
         "admin": User.objects.create_superuser("admin-dave", "dave@example.org", PASSWORD),
     }
     other = rater_create(username="rater-bob-x7", password=PASSWORD, email="bob-x7@example.org")
+    membership_ensure(project=open_project, rater=users["rater"])  # the rater labels in the open project
 
     labelled = assignment_next(project=open_project, rater=other)
     labels = {
@@ -89,7 +91,7 @@ def build_world(realqa_schema: dict) -> World:
     other_lease = result.next
     for image in images:
         prediction_store(image=image, model_version=SECRET_MODEL_VERSION, values={"quality": 4.25})
-    return World(open_project, closed, users, other, other_lease, result.annotation, images)
+    return World(open_project, closed, users, other, other_lease, result.annotation, images, closed_images)
 
 
 def url_patterns() -> Iterator[tuple[str, URLPattern]]:
