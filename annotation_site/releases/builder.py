@@ -62,7 +62,9 @@ from .options import ReleaseError, ReleaseOptions
 from .tables import StreamingTable, float_column, write_csv, write_parquet
 
 CHUNK = 5000  # labels per database round trip and per ratings-file chunk
-COPY_LABELS = 40_000  # labels per COPY statement on PostgreSQL (progress is reported between them)
+# Labels per COPY statement on PostgreSQL: progress is reported between them (the connection is busy during one),
+# and each costs a planning and a sort of its own (at 40,000 the reading of 142,000 labels took 0.2 s longer).
+COPY_LABELS = 250_000
 # Worker processes for the statistics; the builder itself keeps writing files meanwhile.
 STATISTICS_PROCESSES = 2
 COPY_BUFFER = 1 << 20
@@ -511,6 +513,7 @@ class _Build:
             *(KT(f"reasons__{f.key}") for f in reason_fields),
         )
         read = 0
+        self.progress(0.02, f"reading labels (0 of {self.total_labels:,})")
         try:
             for block, connection_free in self._label_blocks(query, fields, reason_fields):
                 if block is not None:

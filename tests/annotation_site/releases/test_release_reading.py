@@ -48,3 +48,21 @@ def test_free_text_and_reasons_reach_the_ratings_files_as_raters_wrote_them(proj
     assert scores[a.sha256]["subject_background_answers"] == (
         '["Ünïcode — a cat, a sofa", "He said \\"no\\", then left; the light was odd, \\"really\\""]'
     )
+
+
+def test_a_release_read_in_many_small_pieces_holds_every_label_once(project, tmp_path, monkeypatch):
+    from annotation_site.releases import builder
+
+    monkeypatch.setattr(builder, "COPY_LABELS", 1)  # one image per COPY statement on PostgreSQL
+    images = make_images(project, 4)
+    raters = [rater_create(username=f"r{i}", password="pw-123456") for i in range(1, 4)]
+    for n, image in enumerate(images):
+        for m, rater in enumerate(raters[: 1 + n % 3]):
+            label(image, rater, quality=float(1 + n + m))
+    release = release_create(project=project, options={"resamples": 20}, output_dir=tmp_path / "release")
+    release = release_build(release_id=release.pk)
+    rows = read_csv(Path(release.output_dir) / "ratings.csv")
+    assert sorted((row["image_sha256"], row["quality"]) for row in rows) == sorted(
+        (image.sha256, str(1 + n + m)) for n, image in enumerate(images) for m in range(1 + n % 3)
+    )
+    assert release.counts["labels"] == len(rows) == 1 + 2 + 3 + 1
