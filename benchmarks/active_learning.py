@@ -12,8 +12,9 @@ images against the truth (SRCC).
 The defaults follow the platform: a project retrains after 50 new consensus images
 (``Project.retrain_min_new_labels``), so a round is 50 images; the model is `realqa_model.cpu_scorer` in
 its default configuration; the queue is `annotation_site.predictions.priority.rank_images` fed what
-`priorities_recompute` feeds it: the unlabelled images' uncertainties and feature vectors, and its
-diverse batch of 200 (QUEUE_BATCH), of which raters get through the first 50 before the next retrain.
+`priorities_recompute` feeds it: the unlabelled images' uncertainties and feature vectors, the labelled
+images' feature vectors, and its covering batch of 200 (QUEUE_BATCH), of which raters get through the
+first 50 before the next retrain.
 "random" is the platform's control strategy.
 
 label_savings = 1 - (labels the active queue needs to reach the SRCC random reaches with the whole
@@ -147,6 +148,7 @@ def simulate(
             strategy=strategy,
             uncertainty=uncertainty[unlabelled],
             embeddings=features[unlabelled],
+            labelled_embeddings=features[np.flatnonzero(~np.isnan(mos))],
             batch_size=queue_batch,
             seed=int(rng.integers(1 << 31)),
         )
@@ -249,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=6, help="retrains (default 6)")
     parser.add_argument("--per-round", type=int, default=50, help="images labelled between retrains (default 50)")
     parser.add_argument("--overlap", type=int, default=3, help="ratings per image (default 3)")
-    parser.add_argument("--queue-batch", type=int, default=QUEUE_BATCH, help=f"the queue's diverse batch (default {QUEUE_BATCH}, the platform's)")
+    parser.add_argument("--queue-batch", type=int, default=QUEUE_BATCH, help=f"the queue's covering batch (default {QUEUE_BATCH}, the platform's)")
     parser.add_argument("--seeds", type=int, default=11, help="simulations per strategy; the median is reported (default 11)")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--pool-seed", type=int, default=7)

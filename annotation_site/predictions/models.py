@@ -27,7 +27,7 @@ class Prediction(models.Model):
 class ImageFeatures(models.Model):
     """The model's input features of one image, computed once per feature extractor version, so that a
     retrained model scores a whole project without decoding a single photo again. The features also
-    serve as the embedding that keeps active-learning batches diverse."""
+    serve as the embedding in which the active-learning batch covers the photos."""
 
     image = models.ForeignKey("images.Image", on_delete=models.CASCADE, related_name="features", db_index=False)
     version = models.CharField(max_length=60)

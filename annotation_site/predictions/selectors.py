@@ -84,7 +84,8 @@ def images_without_prediction(*, project: Project, model_version: str) -> QueryS
     return Image.objects.filter(project=project).exclude(pk__in=have).order_by("pk")
 
 
-def features_matrix(*, image_ids: list[int], version: str) -> dict[int, np.ndarray]:
+def features_matrix(*, image_ids: list[int] | QuerySet, version: str) -> dict[int, np.ndarray]:
+    """Stored feature vectors by image id; ``image_ids`` may be a values_list queryset (one subquery, no parameter per id)."""
     rows = ImageFeatures.objects.filter(image_id__in=image_ids, version=version).values_list("image_id", "vector")
     return {image_id: np.frombuffer(bytes(vector), dtype="<f4") for image_id, vector in rows.iterator(chunk_size=2000)}
 

@@ -76,13 +76,22 @@ def priorities_recompute(*, project: Project, features_version: str | None = Non
         for image_id, unc, values in rows.values_list("image_id", "uncertainty", "values").iterator(chunk_size=2000):
             predictions[image_id] = {"uncertainty": unc, "values": values}
         uncertainty = np.array([predictions.get(i, {}).get("uncertainty", np.nan) for i in candidates], dtype=float)
-    embeddings = None
+    embeddings = labelled_embeddings = None
     if features_version and candidates and project.priority_strategy == Project.Strategy.ACTIVE:
         found = features_matrix(image_ids=candidates, version=features_version)
         if len(found) == len(candidates):
             embeddings = np.stack([found[i] for i in candidates])
+            labelled = Image.objects.filter(project=project, is_gold=False, label_count__gt=0).values_list("pk", flat=True)
+            # A labelled photo without stored features covers nothing: the batch then merely repeats its kind.
+            kept = list(features_matrix(image_ids=labelled, version=features_version).values())
+            labelled_embeddings = np.stack(kept) if kept else np.zeros((0, embeddings.shape[1]))
     ranking = rank_images(
-        strategy=project.priority_strategy, uncertainty=uncertainty, embeddings=embeddings, batch_size=batch_size, seed=seed
+        strategy=project.priority_strategy,
+        uncertainty=uncertainty,
+        embeddings=embeddings,
+        labelled_embeddings=labelled_embeddings,
+        batch_size=batch_size,
+        seed=seed,
     )
     updates = [
         Image(pk=pk, priority=float(p), priority_reason=reason[:200])

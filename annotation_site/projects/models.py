@@ -39,7 +39,7 @@ class Project(models.Model):
         help_text="Show raters the model's guess. Off by default: a visible guess anchors raters towards it.",
     )
     class Strategy(models.TextChoices):
-        ACTIVE = "active", "Active: model uncertainty, diverse batches, model-consensus disagreement"
+        ACTIVE = "active", "Active: a batch covering the unlabelled photos, then uncertainty; model-consensus disagreement"
         UNCERTAINTY = "uncertainty", "Uncertainty only"
         RANDOM = "random", "Random (the control)"
 

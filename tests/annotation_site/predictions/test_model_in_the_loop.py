@@ -85,7 +85,7 @@ def test_the_queue_follows_the_models_uncertainty_and_says_why(small_project):
     assert client.post(f"/api/v1/projects/{small_project.slug}/next", {}, format="json").json()["image"]["id"] == images[1].pk
 
 
-def test_the_active_strategy_uses_the_stored_features_for_a_diverse_batch(small_project):
+def test_the_active_strategy_uses_the_stored_features_for_a_covering_batch(small_project):
     images = make_images(small_project, 6)
     rng = np.random.default_rng(0)
     for i, image in enumerate(images):
@@ -96,7 +96,22 @@ def test_the_active_strategy_uses_the_stored_features_for_a_diverse_batch(small_
 
     top = set(Image.objects.filter(project=small_project).order_by("-priority").values_list("pk", flat=True)[:3])
     assert len(top & {image.pk for image in images[:3]}) == 1
-    assert all("diverse batch" in reason for reason in Image.objects.filter(pk__in=top).values_list("priority_reason", flat=True))
+    assert all("covering batch" in reason for reason in Image.objects.filter(pk__in=top).values_list("priority_reason", flat=True))
+
+
+def test_the_covering_batch_starts_where_no_labelled_photo_is_near(small_project):
+    images = make_images(small_project, 6)
+    rng = np.random.default_rng(0)
+    for i, image in enumerate(images):
+        features_store(image_id=image.pk, version=FEATURES, vector=rng.normal(5.0 if i < 4 else -5.0, 0.01, 4))
+    # Three unlabelled photos of the first kind, two of the second; but the first kind already has a label.
+    Image.objects.filter(pk=images[0].pk).update(label_count=1)
+
+    priorities_recompute(project=small_project, features_version=FEATURES, batch_size=1)
+
+    first = Image.objects.filter(project=small_project, label_count=0).order_by("-priority").first()
+    assert first.pk in {images[4].pk, images[5].pk}
+    assert "nearest photo for 2 unlabelled photos" in first.priority_reason
 
 
 def test_where_model_and_raters_disagree_most_the_image_gets_one_more_rater(small_project):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -29,16 +31,24 @@ def test_uncertainty_alone_sends_raters_to_the_whole_cluster_of_near_duplicates(
     assert _top(ranking.priority, 10) == set(range(10))
 
 
-def test_the_active_strategy_keeps_the_first_batch_diverse_while_still_preferring_uncertain_images():
+def test_the_active_batch_takes_a_cluster_of_near_duplicates_once_however_uncertain():
     embeddings, uncertainty = _clustered_pool()
 
     ranking = rank_images(strategy="active", uncertainty=uncertainty, embeddings=embeddings, batch_size=10)
     top = _top(ranking.priority, 10)
 
-    assert len(top & set(range(10))) <= 2  # the cluster is represented, not repeated
-    varied_in_top = [uncertainty[i] for i in top if i >= 10]
-    assert np.mean(varied_in_top) > np.mean(uncertainty[10:])  # and the rest lean to the uncertain ones
-    assert all("diverse batch" in ranking.reasons[i] or "first of the diverse batch" in ranking.reasons[i] for i in top)
+    assert len(top & set(range(10))) == 1  # the cluster is represented, not repeated
+    assert all("covering batch" in ranking.reasons[i] for i in top)
+
+
+def test_after_the_batch_the_queue_follows_the_uncertainty():
+    embeddings, uncertainty = _clustered_pool()
+
+    ranking = rank_images(strategy="active", uncertainty=uncertainty, embeddings=embeddings, batch_size=5)
+    rest = np.argsort(-ranking.priority, kind="stable")[5:]
+
+    assert np.all(np.diff(uncertainty[rest]) <= 0)
+    assert ranking.reasons[rest[0]].startswith("uncertainty ") and "covering batch" not in ranking.reasons[rest[0]]
 
 
 def test_before_any_model_exists_the_first_batch_spreads_over_the_photos():
@@ -89,19 +99,32 @@ def test_the_first_batch_before_any_model_stands_for_common_photos_not_odd_ones_
 
     assert not top & set(range(80, 84))  # k-center greedy would have taken exactly these four
     assert sorted(i // 20 for i in top) == [0, 1, 2, 3]  # one per group of similar photos
-    assert all(ranking.reasons[i].startswith("no model yet; diverse batch") for i in top)
+    assert all(ranking.reasons[i].startswith("no model yet; covering batch") for i in top)
 
 
-def test_the_batch_leads_with_the_largest_group_the_model_is_unsure_about():
+def test_the_batch_goes_first_to_the_group_of_photos_no_labelled_photo_is_near():
     embeddings, uncertainty = _dense_groups_and_outliers()
-    uncertainty[20:40] = 0.9  # the model is least sure about the second group
+    labelled = np.vstack([embeddings[g * 20 : g * 20 + 20].mean(axis=0) for g in (0, 2, 3)])  # three groups have labels
 
-    ranking = rank_images(strategy="active", uncertainty=uncertainty, embeddings=embeddings, batch_size=4)
-    order = np.argsort(-ranking.priority, kind="stable")
+    ranking = rank_images(strategy="active", uncertainty=uncertainty, embeddings=embeddings, labelled_embeddings=labelled, batch_size=4)
+    first = int(np.argmax(ranking.priority))
 
-    assert 20 <= order[0] < 40
-    assert "diverse batch #1" in ranking.reasons[order[0]] and "similar uncertain images" in ranking.reasons[order[0]]
-    assert not set(order[:4].tolist()) & set(range(80, 84))
+    assert 20 <= first < 40
+    assert re.search(r"covering batch #1, nearest photo for 2[0-4] unlabelled photos", ranking.reasons[first])  # its group
+
+
+def test_without_the_labelled_photos_the_same_pool_starts_elsewhere():
+    embeddings, uncertainty = _dense_groups_and_outliers()
+    labelled = np.vstack([embeddings[g * 20 : g * 20 + 20].mean(axis=0) for g in (1, 2, 3)])
+
+    first_without_group_0 = int(np.argmax(rank_images(strategy="active", uncertainty=uncertainty, embeddings=embeddings, labelled_embeddings=labelled).priority))
+
+    assert first_without_group_0 < 20
+
+
+def test_labelled_embeddings_of_another_width_are_refused_by_shape():
+    with pytest.raises(ValueError, match=r"labelled embeddings of shape \(2, 3\) for embeddings of width 2"):
+        rank_images(strategy="active", uncertainty=np.zeros(3), embeddings=np.zeros((3, 2)), labelled_embeddings=np.zeros((2, 3)))
 
 
 def test_a_pool_of_identical_photos_still_fills_the_batch_by_uncertainty():
@@ -110,10 +133,10 @@ def test_a_pool_of_identical_photos_still_fills_the_batch_by_uncertainty():
     assert (ranking.priority > 1.0).sum() == 3 and _top(ranking.priority, 3) >= {4}
 
 
-def test_a_pool_larger_than_the_kmeans_sample_is_ordered_too(monkeypatch):
+def test_a_pool_larger_than_the_coverage_sample_is_ordered_too(monkeypatch):
     from annotation_site.predictions import priority
 
-    monkeypatch.setattr(priority, "KMEANS_SAMPLE", 30)
+    monkeypatch.setattr(priority, "COVER_SAMPLE", 60)
     embeddings, uncertainty = _dense_groups_and_outliers()
 
     ranking = rank_images(strategy="active", uncertainty=np.full(84, np.nan), embeddings=embeddings, batch_size=4)
