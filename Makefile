@@ -6,7 +6,8 @@ PY := $(VENV)/bin/python
 # make test runs the suite twice: on PostgreSQL with Redis, then on the zero-server defaults.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/realqa
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
-PYTEST_ARGS ?=
+# The slowest tests are listed at the end of each pass, to keep the suite within its 15 minutes.
+PYTEST_ARGS ?= --durations=15
 
 .PHONY: venv browser nginx demo test test-postgres test-sqlite check bench-import bench-prescore bench-active bench-raters bench-soak bench-pairs bench-release clean
 
