@@ -37,6 +37,7 @@ urlpatterns = [
         name="project-dashboard-recompute",
     ),
     path("staff/projects/<slug:slug>/dashboard/job", release_views.dashboard_job, name="project-dashboard-job"),
+    path("staff/releases/<int:pk>/download", release_views.release_download, name="release-download"),
     path("metrics", core_views.metrics, name="metrics"),
     # Every photo is checked against the user before a byte leaves (images/views.py); the proxy or the object
     # store only sends the bytes. MEDIA_URL must therefore be a path on this site.

@@ -40,12 +40,15 @@ class ReleaseCreateForm(forms.Form):
 
 @admin.register(Release)
 class ReleaseAdmin(admin.ModelAdmin):
-    list_display = ["name", "project", "status", "progress_bar", "images", "labels", "raters", "conversations_included", "created_at", "output_dir"]
+    list_display = [
+        "name", "project", "status", "progress_bar", "download", "images", "labels", "raters", "conversations_included", "created_at",
+        "output_dir",
+    ]
     list_filter = ["status", "project"]
     list_select_related = ["project"]
     readonly_fields = [
         "project", "version", "schema_version", "status", "progress", "stage", "options", "output_dir", "counts",
-        "model_versions", "conversations_included", "manifest_sha256", "error", "created_at", "started_at",
+        "model_versions", "conversations_included", "manifest_sha256", "archive", "error", "created_at", "started_at",
         "finished_at", "created_by",
     ]
     actions = ["build_again", "release_again"]
@@ -66,6 +69,12 @@ class ReleaseAdmin(admin.ModelAdmin):
             percent,
             release.error if release.status == Release.Status.FAILED else (release.stage or f"{percent}%"),
         )
+
+    @admin.display(description="download")
+    def download(self, release: Release) -> str:
+        if release.archive:
+            return format_html('<a href="{}" download>{}.zip</a>', reverse("release-download", args=[release.pk]), release.release_id)
+        return "not zipped yet" if release.status == Release.Status.DONE else ""
 
     @admin.display(description="images")
     def images(self, release: Release) -> object:

@@ -27,6 +27,9 @@ class Release(models.Model):
     model_versions = models.JSONField(default=list, blank=True, help_text="Models whose predictions touched the project.")
     conversations_included = models.BooleanField(default=False)
     manifest_sha256 = models.CharField(max_length=64, blank=True, help_text="sha256 of MANIFEST.sha256.")
+    archive = models.CharField(
+        max_length=500, blank=True, help_text="The release as one zip file in the media storage, for staff to download."
+    )
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.files import File
+from django.core.files.storage import default_storage
 from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -21,6 +24,7 @@ from annotation_site.quality.selectors import annotations_for_statistics
 from annotation_site.schemas.models import SchemaVersion
 from annotation_site.schemas.selectors import schema_spec, schema_version_current
 
+from .archive import archive_name, zip_folder
 from .builder import BuildRequest, ReleaseWriter, release_files_write, remove_tree
 from .models import Release, ReleaseSplit
 from .options import ReleaseError, ReleaseOptions, release_options_clean
@@ -201,3 +205,29 @@ def release_build(
         raise
     release.refresh_from_db()
     return release
+
+
+def release_archive_store(*, release_id: int) -> str:
+    """Zip a done release's folder into the media storage (an object store in production) and record its name, so
+    that staff download it from whichever web machine answers. Returns the archive's storage name.
+
+    Runs where the release was built, since the folder is on that machine's disk. Idempotent: a release with an
+    archive is left as it is; the name is claimed with a conditional UPDATE, and an attempt that lost the race
+    removes its own file."""
+    release = Release.objects.select_related("project").get(pk=release_id)
+    if release.archive:
+        return release.archive
+    if release.status != Release.Status.DONE:
+        raise ReleaseError(f"{release.release_id} is {release.status}, not done: there is nothing to archive yet")
+    folder = Path(release.output_dir)
+    if not (folder / "MANIFEST.sha256").is_file():
+        raise ReleaseError(f"{release.release_id}: its folder {folder} is not on this machine")
+    name = archive_name(project_slug=release.project.slug, release_id=release.release_id, manifest_sha256=release.manifest_sha256)
+    with tempfile.TemporaryFile(dir=folder.parent) as handle:
+        zip_folder(folder, handle, top=release.release_id)
+        handle.seek(0)
+        stored = default_storage.save(name, File(handle, name=os.path.basename(name)))
+    if Release.objects.filter(pk=release.pk, archive="").update(archive=stored):
+        return stored
+    default_storage.delete(stored)
+    return Release.objects.values_list("archive", flat=True).get(pk=release.pk)

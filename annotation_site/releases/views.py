@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import os
+from urllib.parse import quote
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -19,6 +24,7 @@ from .dashboard import (
     project_progress,
 )
 from .dashboard_plots import bars_svg, histogram_svg
+from .models import Release
 
 
 @staff_member_required
@@ -77,3 +83,25 @@ def dashboard_job(request: HttpRequest, slug: str) -> JsonResponse:
     if job is None:
         return JsonResponse({"status": "idle"})
     return JsonResponse({"status": job.status, "percent": job.percent, "message": job.message})
+
+
+@staff_member_required
+@require_safe
+def release_download(request: HttpRequest, pk: int) -> HttpResponse:
+    """A done release's zip, from the media storage: the object store's signed URL, nginx's internal location in
+    production (X-Accel-Redirect, as for photos), or the file itself in debug and the zero-server mode."""
+    release = get_object_or_404(Release.objects.select_related("project"), pk=pk, status=Release.Status.DONE)
+    if not release.archive:
+        raise Http404(f"{release.release_id} has no download yet: its worker is still zipping it, or could not")
+    filename = os.path.basename(release.archive)
+    if not isinstance(default_storage, FileSystemStorage):
+        return HttpResponseRedirect(default_storage.url(release.archive))
+    if settings.MEDIA_X_ACCEL_REDIRECT:
+        response = HttpResponse(content_type="application/zip")
+        response["X-Accel-Redirect"] = settings.MEDIA_X_ACCEL_REDIRECT + quote(release.archive)
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+    try:
+        return FileResponse(default_storage.open(release.archive, "rb"), as_attachment=True, filename=filename)
+    except FileNotFoundError:
+        raise Http404(f"{release.release_id}'s archive {release.archive} is missing from the media storage") from None

@@ -76,6 +76,9 @@ MATRIX: dict[str, list[Row]] = {
         Row("GET", "admin-login", "admin-login", "405", "405"),
     ],
     "staff/projects/<slug:slug>/dashboard/job": [Row("GET", *STAFF_PAGE, why="the dashboard's progress bar (JSON)")],
+    "staff/releases/<int:pk>/download": [
+        Row("GET", "admin-login", "admin-login", "404", "404", why="no release here; a done one's zip: tests/annotation_site/releases")
+    ],
     "staff/projects/<slug:slug>/model/retrain": [
         Row("GET", "admin-login", "admin-login", "405", "405", why="a POST from the model page (see the CSRF test)"),
     ],

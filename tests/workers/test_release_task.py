@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from django.core.files.storage import default_storage
 from django.core.management import CommandError, call_command
 
 from annotation_site.releases.builder import manifest_verify
@@ -108,7 +109,8 @@ def test_a_real_worker_builds_a_queued_release_with_its_conversations(project, s
     outcome = result.get(timeout=180)
     release.refresh_from_db()
     assert release.status == Release.Status.DONE and release.progress == 1.0
-    assert outcome == {"release": "realqa-test-v1", "status": "done", "manifest_sha256": release.manifest_sha256}
+    assert outcome == {"release": "realqa-test-v1", "status": "done", "manifest_sha256": release.manifest_sha256, "archive": release.archive}
+    assert release.archive.endswith(".zip") and default_storage.exists(release.archive)  # for staff to download
     out = Path(release.output_dir)
     assert manifest_verify(out) == [] and release.conversations_included
     assert (out / "dataset_info.json").is_file() and len(read_csv(out / "ratings.csv")) == 9
