@@ -213,7 +213,7 @@ def release_archive_store(*, release_id: int) -> str:
 
     Runs where the release was built, since the folder is on that machine's disk. Idempotent: a release with an
     archive is left as it is; the name is claimed with a conditional UPDATE, and an attempt that lost the race
-    removes its own file."""
+    removes its own file (unless the store gave both the same name)."""
     release = Release.objects.select_related("project").get(pk=release_id)
     if release.archive:
         return release.archive
@@ -229,5 +229,7 @@ def release_archive_store(*, release_id: int) -> str:
         stored = default_storage.save(name, File(handle, name=os.path.basename(name)))
     if Release.objects.filter(pk=release.pk, archive="").update(archive=stored):
         return stored
-    default_storage.delete(stored)
-    return Release.objects.values_list("archive", flat=True).get(pk=release.pk)
+    winner = Release.objects.values_list("archive", flat=True).get(pk=release.pk)
+    if stored != winner:  # an object store that overwrites gives both attempts the same name: keep it then
+        default_storage.delete(stored)
+    return winner

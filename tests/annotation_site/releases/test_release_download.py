@@ -118,3 +118,19 @@ def test_in_production_nginx_sends_the_zip_from_its_internal_location(queued, ad
     assert response.status_code == 200 and response.content == b""
     assert response["X-Accel-Redirect"] == f"/protected-media/{archive}"
     assert response["Content-Disposition"] == f'attachment; filename="{Path(archive).name}"'
+
+
+def test_a_worker_that_loses_the_race_to_record_the_zip_removes_its_own_copy(queued, monkeypatch):
+    release_build(release_id=queued.pk)
+    real_save = default_storage.save
+    saved: list[str] = []
+
+    def save_while_another_worker_records_its_zip(name, content):  # type: ignore[no-untyped-def]
+        saved.append(real_save(name, content))
+        Release.objects.filter(pk=queued.pk).update(archive="releases/realqa-test/the-other-workers.zip")
+        return saved[-1]
+
+    monkeypatch.setattr(default_storage, "save", save_while_another_worker_records_its_zip)
+
+    assert release_archive_store(release_id=queued.pk) == "releases/realqa-test/the-other-workers.zip"
+    assert saved and not default_storage.exists(saved[0])
