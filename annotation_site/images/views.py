@@ -10,12 +10,11 @@ this view is redirected to a fresh one after the same check.
 from __future__ import annotations
 
 import mimetypes
-from urllib.parse import quote
 
-from django.conf import settings
-from django.core.files.storage import FileSystemStorage, default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.views.decorators.http import require_safe
+
+from annotation_site.core.storedfiles import stored_file_response
 
 from .selectors import image_file_visible
 
@@ -29,18 +28,7 @@ def media_file(request: HttpRequest, name: str) -> HttpResponse:
     # One answer for "no such file" and "not yours": a rater learns nothing about other projects' photos.
     if not image_file_visible(user=request.user, name=name):
         raise Http404("no such file")
-    if not isinstance(default_storage, FileSystemStorage):
-        response: HttpResponse = HttpResponseRedirect(default_storage.url(name))
-        response["Cache-Control"] = "private, no-cache"  # the signed URL expires; ask again next time
-        return response
-    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    if settings.MEDIA_X_ACCEL_REDIRECT:
-        response = HttpResponse(content_type=content_type)
-        response["X-Accel-Redirect"] = settings.MEDIA_X_ACCEL_REDIRECT + quote(name)
-    else:
-        try:
-            response = FileResponse(default_storage.open(name, "rb"), content_type=content_type)
-        except FileNotFoundError:
-            raise Http404("no such file") from None
-    response["Cache-Control"] = CACHE_CONTROL
+    response = stored_file_response(name, content_type=mimetypes.guess_type(name)[0] or "application/octet-stream")
+    # A signed URL expires, so the redirect is asked for again next time; the bytes behind a name never change.
+    response["Cache-Control"] = "private, no-cache" if isinstance(response, HttpResponseRedirect) else CACHE_CONTROL
     return response

@@ -1,17 +1,15 @@
 from __future__ import annotations
 
 import os
-from urllib.parse import quote
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.core.files.storage import FileSystemStorage, default_storage
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from annotation_site.core.storedfiles import stored_file_response
 from annotation_site.projects.models import Project
 from annotation_site.quality.selectors import annotations_for_statistics
 
@@ -93,15 +91,4 @@ def release_download(request: HttpRequest, pk: int) -> HttpResponse:
     release = get_object_or_404(Release.objects.select_related("project"), pk=pk, status=Release.Status.DONE)
     if not release.archive:
         raise Http404(f"{release.release_id} has no download yet: its worker is still zipping it, or could not")
-    filename = os.path.basename(release.archive)
-    if not isinstance(default_storage, FileSystemStorage):
-        return HttpResponseRedirect(default_storage.url(release.archive))
-    if settings.MEDIA_X_ACCEL_REDIRECT:
-        response = HttpResponse(content_type="application/zip")
-        response["X-Accel-Redirect"] = settings.MEDIA_X_ACCEL_REDIRECT + quote(release.archive)
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response
-    try:
-        return FileResponse(default_storage.open(release.archive, "rb"), as_attachment=True, filename=filename)
-    except FileNotFoundError:
-        raise Http404(f"{release.release_id}'s archive {release.archive} is missing from the media storage") from None
+    return stored_file_response(release.archive, content_type="application/zip", download_as=os.path.basename(release.archive))

@@ -126,11 +126,11 @@ def test_with_an_object_store_photo_urls_are_signed_for_five_minutes(tmp_path):
 def test_with_an_object_store_a_media_url_is_checked_then_sent_to_a_freshly_signed_one(client, photos, monkeypatch):
     from storages.backends.s3 import S3Storage
 
-    from annotation_site.images import views
+    from annotation_site.core import storedfiles
 
     store = S3Storage(bucket_name="realqa-media", endpoint_url="https://s3.example.org", region_name="eu-central-1",
                       access_key="test-key-id", secret_key="test-secret", querystring_expire=300)
-    monkeypatch.setattr(views, "default_storage", store)
+    monkeypatch.setattr(storedfiles, "default_storage", store)
     image = photos["mine"]
     response = _get(client, photos["member"], f"/media/{image.display.name}")
     assert response.status_code == 302 and response["Cache-Control"] == "private, no-cache"

@@ -134,3 +134,20 @@ def test_a_worker_that_loses_the_race_to_record_the_zip_removes_its_own_copy(que
 
     assert release_archive_store(release_id=queued.pk) == "releases/realqa-test/the-other-workers.zip"
     assert saved and not default_storage.exists(saved[0])
+
+
+def test_with_an_object_store_staff_are_sent_to_a_signed_url_of_the_zip(queued, admin_client, monkeypatch):
+    from storages.backends.s3 import S3Storage
+
+    from annotation_site.core import storedfiles
+
+    build_release(queued.pk)
+    archive = Release.objects.get(pk=queued.pk).archive
+    store = S3Storage(bucket_name="realqa-media", endpoint_url="https://s3.example.org", region_name="eu-central-1",
+                      access_key="test-key-id", secret_key="test-secret", querystring_expire=300)
+    monkeypatch.setattr(storedfiles, "default_storage", store)
+
+    response = admin_client.get(f"/staff/releases/{queued.pk}/download")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(f"https://s3.example.org/realqa-media/{archive}?") and "X-Amz-Expires=300" in response["Location"]
