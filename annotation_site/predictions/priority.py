@@ -159,17 +159,18 @@ def rank_images(
     if strategy == "uncertainty" or embeddings is None or n == 1:
         return Ranking(base, reasons)
 
-    labelled = np.zeros((0, np.shape(embeddings)[1])) if labelled_embeddings is None else np.asarray(labelled_embeddings)
-    if labelled.ndim != 2 or labelled.shape[1] != np.shape(embeddings)[1]:
-        raise ValueError(f"labelled embeddings of shape {labelled.shape} for embeddings of width {np.shape(embeddings)[1]}")
-    standardise = _standardiser(np.vstack([embeddings, labelled]))
+    x = np.asarray(embeddings, dtype=np.float64)
+    labelled = np.zeros((0, x.shape[1])) if labelled_embeddings is None else np.asarray(labelled_embeddings, dtype=np.float64)
+    if labelled.ndim != 2 or labelled.shape[1] != x.shape[1]:
+        raise ValueError(f"labelled embeddings of shape {labelled.shape} for embeddings of width {x.shape[1]}")
+    standardise = _standardiser(np.vstack([x, labelled]))
     k = min(batch_size, n)
     sample = np.arange(n) if n <= COVER_SAMPLE else np.sort(np.random.default_rng(seed).choice(n, size=COVER_SAMPLE, replace=False))
-    picked = _coverage_batch(standardise(np.asarray(embeddings)[sample]), standardise(labelled), k)
+    picked = _coverage_batch(standardise(x[sample]), standardise(labelled), k)
     scale = n / len(sample)
     batch = [(int(sample[row]), f"nearest photo for {round(count * scale)} unlabelled photos") for row, count in picked]
     chosen = {i for i, _ in batch}
-    # Fewer distinct photos than the batch (or a sampled pool): the batch is topped up by uncertainty.
+    # Fewer distinct photos than the batch: the batch is topped up by uncertainty.
     extra = [int(i) for i in np.argsort(-u, kind="stable") if int(i) not in chosen][: k - len(batch)]
     priority = base.copy()
     for position, (i, why) in enumerate(batch + [(i, "topped up by uncertainty") for i in extra]):
