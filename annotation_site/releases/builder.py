@@ -24,6 +24,7 @@ import json
 import math
 import os
 import pickle
+import posixpath
 import shutil
 import subprocess
 import sys
@@ -471,8 +472,12 @@ class _Build:
             return f"images/{sha}{extension}"
         try:
             return default_storage.path(display)
-        except NotImplementedError:  # object storage: no local path, refer to it by URL
-            return default_storage.url(display)
+        except NotImplementedError:
+            # An object store's URLs are signed and expire within minutes (AWS_QUERYSTRING_EXPIRE): name the object
+            # itself, which whoever owns the bucket can fetch or sign again.
+            bucket = getattr(default_storage, "bucket_name", "")
+            key = posixpath.join(getattr(default_storage, "location", "") or "", display)
+            return f"s3://{bucket}/{key}" if bucket else default_storage.url(display)
 
     # ---- pass A: numbers, and the ratings files
 

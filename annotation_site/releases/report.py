@@ -200,7 +200,8 @@ def datasheet_write(
     images = (
         "copied into `images/`, named by the sha256 of the original file"
         if metadata["images"] == "copy"
-        else "referenced where the platform stores them (the `file` column holds the path or URL); not in this folder"
+        else "referenced where the platform stores them (the `file` column holds the path on the platform's machine, or "
+        "`s3://bucket/key` with an object store); not in this folder"
     )
     add(f"- Images: {images}.")
     add("- `scores.csv`, `data/<split>.parquet`: one row per image. `ratings.csv`, `ratings.parquet`: one row per label.")

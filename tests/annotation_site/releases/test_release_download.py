@@ -16,7 +16,7 @@ from annotation_site.releases.archive import zip_folder
 from annotation_site.releases.models import Release
 from annotation_site.releases.options import ReleaseError
 from annotation_site.releases.services import release_archive_store, release_build, release_create
-from tests.annotation_site.releases.helpers import small_project
+from tests.annotation_site.releases.helpers import read_csv, small_project
 from workers.release_tasks import build_release
 
 pytestmark = pytest.mark.django_db
@@ -151,3 +151,21 @@ def test_with_an_object_store_staff_are_sent_to_a_signed_url_of_the_zip(queued, 
 
     assert response.status_code == 302
     assert response["Location"].startswith(f"https://s3.example.org/realqa-media/{archive}?") and "X-Amz-Expires=300" in response["Location"]
+
+
+def test_a_release_that_references_photos_in_an_object_store_names_the_objects_not_urls_that_expire(queued, monkeypatch, project):
+    from storages.backends.s3 import S3Storage
+
+    from annotation_site.releases import builder
+
+    store = S3Storage(bucket_name="realqa-media", endpoint_url="https://s3.example.org", region_name="eu-central-1",
+                      access_key="test-key-id", secret_key="test-secret", querystring_expire=300)
+    monkeypatch.setattr(builder, "default_storage", store)
+    Release.objects.filter(pk=queued.pk).update(options={**queued.options, "images": "reference"})
+
+    release = release_build(release_id=queued.pk)
+
+    files = [row["file"] for row in read_csv(Path(release.output_dir) / "scores.csv")]
+    displays = {f"s3://realqa-media/{image.display.name}" for image in project.images.all()}
+    assert len(files) == 4 and set(files) <= displays
+    assert "s3://bucket/key" in (Path(release.output_dir) / "datasheet.md").read_text()
