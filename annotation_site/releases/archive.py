@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import zipfile
 from pathlib import Path
 from typing import BinaryIO
@@ -24,4 +23,4 @@ def zip_folder(folder: Path, handle: BinaryIO, *, top: str) -> int:
 
 def archive_name(*, project_slug: str, release_id: str, manifest_sha256: str) -> str:
     """Where a release's zip goes in the media storage; the manifest digest keeps two builds apart."""
-    return os.path.join("releases", project_slug, f"{release_id}-{manifest_sha256[:12]}.zip")
+    return f"releases/{project_slug}/{release_id}-{manifest_sha256[:12]}.zip"  # storage names use "/" everywhere
