@@ -118,15 +118,29 @@ def scorer_for(run: ModelRun) -> object:
     return scorer
 
 
-def _store_predictions(run: ModelRun, image_ids: list[int]) -> int:
-    """Score images that have features with the run's model, straight from the stored features."""
+def _store_predictions(run: ModelRun, image_ids: list[int], *, trained_ids: set[int] | None = None) -> int:
+    """Score images that have features with the run's model, straight from the stored features.
+
+    ``trained_ids``: the images the run learnt from, known right after training. Without it, only an image
+    with no label yet is known not to be among them."""
     found = features_matrix(image_ids=image_ids, version=features_version())
     ids = [i for i in image_ids if i in found]
     if not ids:
         return 0
+    if trained_ids is None:
+        unlabelled = set(Image.objects.filter(pk__in=ids, label_count=0).values_list("pk", flat=True))
+        trained_on = {i: (False if i in unlabelled else None) for i in ids}
+    else:
+        trained_on = {i: i in trained_ids for i in ids}
     predictions = scorer_for(run).score_features(np.stack([found[i] for i in ids]))
     rows = [
-        Prediction(image_id=i, model_version=run.model_version, values=p.values_json(), uncertainty=float(p.uncertainty))
+        Prediction(
+            image_id=i,
+            model_version=run.model_version,
+            values=p.values_json(),
+            uncertainty=float(p.uncertainty),
+            trained_on=trained_on[i],
+        )
         for i, p in zip(ids, predictions)
     ]
     # ignore_conflicts: a redelivered task, or two workers on one image, store the prediction once.
@@ -170,7 +184,8 @@ def mllm_prescore_images(*, image_ids: list[int]) -> int:
             continue
         predictions = scorer.score([_image_bytes(image) for image in todo])  # type: ignore[attr-defined]
         rows = [
-            Prediction(image_id=image.pk, model_version=version, values=p.values_json(), uncertainty=float(p.uncertainty))
+            # Never trained here: it has not seen any label of the project.
+            Prediction(image_id=image.pk, model_version=version, values=p.values_json(), uncertainty=float(p.uncertainty), trained_on=False)
             for image, p in zip(todo, predictions)
         ]
         Prediction.objects.bulk_create(rows, ignore_conflicts=True)
@@ -265,8 +280,9 @@ def retrain_project(*, project_id: int, force: bool = False, job_id: int | None 
         job_progress(job_id=job.pk, done=steps, message="scoring the project")
         scored = 0
         ids = list(images_without_prediction(project=project, model_version=run.model_version).values_list("pk", flat=True))
+        trained_ids = set(data.image_ids)
         for start in range(0, len(ids), SCORE_CHUNK):
-            scored += _store_predictions(run, ids[start : start + SCORE_CHUNK])
+            scored += _store_predictions(run, ids[start : start + SCORE_CHUNK], trained_ids=trained_ids)
         ordered = priorities_recompute(project=project, features_version=features_version())
         result = {"model_version": run.model_version, "images_used": run.images_used, "scored": scored, "ordered": ordered, "metrics": metrics}
         job_finish(job_id=job.pk, result=result, message=f"{run.model_version}: {run.images_used} images")

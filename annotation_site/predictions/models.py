@@ -12,6 +12,12 @@ class Prediction(models.Model):
     model_version = models.CharField(max_length=120)
     values = models.JSONField(help_text='Field key to {"value": ..., "confidence": ..., "uncertainty": ...}.')
     uncertainty = models.FloatField(default=0.0, help_text="One number to rank images by; higher is less sure.")
+    # A model fits the consensus it was trained on almost exactly, so only a prediction made without an
+    # image's labels can say whether the model and the raters disagree on it.
+    trained_on = models.BooleanField(
+        null=True,
+        help_text="Whether the model had learnt from this image's labels; empty where that is not known.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:

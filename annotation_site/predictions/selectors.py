@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from django.db.models import Count, F, Max, Q, QuerySet
+from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
 from scipy import stats
 
 from annotation_site.images.models import Image
@@ -114,18 +114,48 @@ def _predicted_value(entry: object) -> object:
     return entry.get("value") if isinstance(entry, dict) else entry
 
 
-def model_vs_consensus(*, project: Project, model_version: str, consensus: Consensus | None = None) -> list[FieldComparison]:
+@dataclass(frozen=True)
+class BlindPrediction:
+    model_version: str
+    values: dict
+
+
+def blind_predictions(*, project: Project) -> dict[int, BlindPrediction]:
+    """Per labelled image, the newest guess of one of the project's own models that had not learnt from its
+    labels: usually the model that was current while the image waited for raters. Images without one (labelled
+    before any model, or predicted only before this was recorded) are left out."""
+    versions = list(ModelRun.objects.filter(project=project).values_list("model_version", flat=True))
+    if not versions:
+        return {}
+    newest = Prediction.objects.filter(image=OuterRef("pk"), model_version__in=versions, trained_on=False).order_by(
+        "-created_at", "-pk"
+    )
+    chosen = (
+        Image.objects.filter(project=project, label_count__gt=0)
+        .annotate(prediction=Subquery(newest.values("pk")[:1]))
+        .exclude(prediction=None)
+        .values("prediction")
+    )
+    rows = Prediction.objects.filter(pk__in=chosen).values_list("image_id", "model_version", "values")
+    return {image_id: BlindPrediction(version, values) for image_id, version, values in rows.iterator(chunk_size=2000)}
+
+
+def model_vs_consensus(
+    *, project: Project, model_version: str | None, consensus: Consensus | None = None
+) -> list[FieldComparison]:
     """Per field, the model's predictions against the raters' consensus on every labelled image. Images
     the model was trained on are included, so this is agreement, not a held-out accuracy (the model runs
-    carry that). Pass `consensus` to compare several models against one reading of the labels."""
+    carry that). ``model_version=None`` compares the project's own models before they learnt each image's
+    labels (:func:`blind_predictions`) instead. Pass `consensus` to compare several models against one reading
+    of the labels."""
     spec = project_spec(project=project)
     consensus = (consensus or consensus_labels(project=project)).labels
-    predicted = {
-        image_id: values
-        for image_id, values in Prediction.objects.filter(
-            image_id__in=list(consensus), model_version=model_version
-        ).values_list("image_id", "values")
-    }
+    if model_version is None:
+        predicted = {i: blind.values for i, blind in blind_predictions(project=project).items() if i in consensus}
+    else:
+        predicted = dict(
+            Prediction.objects.filter(image_id__in=list(consensus), model_version=model_version).values_list("image_id", "values")
+        )
     out = []
     for f in spec.fields:
         if not (f.is_score or f.is_choice):

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -46,16 +47,25 @@ def _model_comparisons(project: Project) -> tuple[list[dict], list[dict]]:
         return [], []
     spec = {f.key: f for f in project_spec(project=project).fields}
     consensus = consensus_labels(project=project)
-    models = []
+    # (column id, heading, note under it, scorer, model version or None for the guesses made before the labels)
+    columns = []
     for version in versions:
+        note = f"{version.predictions} prediction{pluralize(version.predictions)}"
+        heading = f"{version.scorer} (current)" if version.run else version.scorer
+        columns.append((version.model_version, heading, note, version.scorer, version.model_version))
+        if version.run:
+            note = "each photo as guessed by the model current while it waited for raters"
+            columns.append(("before-labels", f"{version.scorer}, before the labels", note, version.scorer, None))
+    models = []
+    for column, heading, note, scorer, model_version in columns:
         fields = []
-        for comparison in model_vs_consensus(project=project, model_version=version.model_version, consensus=consensus):
+        for comparison in model_vs_consensus(project=project, model_version=model_version, consensus=consensus):
             svg = ""
             if comparison.kind == "score" and comparison.points:
                 f = spec[comparison.key]
-                svg = mark_safe(scatter_svg(comparison.points, low=float(f.min), high=float(f.max), x_label="raters' mean", y_label=version.scorer))
+                svg = mark_safe(scatter_svg(comparison.points, low=float(f.min), high=float(f.max), x_label="raters' mean", y_label=scorer))
             fields.append({"comparison": comparison, "svg": svg})
-        models.append({"version": version, "fields": fields})
+        models.append({"column": column, "heading": heading, "note": note, "model_version": model_version, "fields": fields})
     table = [
         {"key": item["comparison"].key, "label": item["comparison"].label, "cells": [m["fields"][i]["comparison"] for m in models]}
         for i, item in enumerate(models[0]["fields"])

@@ -80,6 +80,8 @@ def test_retraining_learns_from_consensus_scores_every_image_and_reports_progres
     assert run.images_used == 14 and run.model_version.startswith("cpu-multihead:")
     assert job.status == "done" and job.percent == 100
     assert Prediction.objects.filter(model_version=run.model_version).count() == 14
+    # it learnt from every one of them, so none of these guesses can tell whether it disagrees with the raters
+    assert set(Prediction.objects.filter(model_version=run.model_version).values_list("trained_on", flat=True)) == {True}
     prediction = Prediction.objects.filter(model_version=run.model_version).first()
     assert 1.0 <= prediction.values["quality"]["value"] <= 10.0
     assert 0.0 <= prediction.values["clarity"]["confidence"] <= 1.0
@@ -97,6 +99,7 @@ def test_an_imported_image_is_prescored_without_anyone_asking(trained_project, m
         stop_worker(worker)
     run = ModelRun.objects.get(project=trained_project)
     assert set(Prediction.objects.filter(image_id__in=new).values_list("model_version", flat=True)) == {run.model_version}
+    assert set(Prediction.objects.filter(image_id__in=new).values_list("trained_on", flat=True)) == {False}
     assert ImageFeatures.objects.filter(image_id__in=new).count() == 3
 
 

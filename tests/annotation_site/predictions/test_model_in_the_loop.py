@@ -7,7 +7,7 @@ import pytest
 
 from annotation_site.images.models import Image
 from annotation_site.predictions.models import ModelRun, Prediction
-from annotation_site.predictions.selectors import consensus_labels, model_vs_consensus
+from annotation_site.predictions.selectors import blind_predictions, consensus_labels, model_vs_consensus
 from annotation_site.predictions.services import features_store, prediction_store, priorities_recompute
 from annotation_site.quality.services import membership_exclude
 from annotation_site.raters.services import rater_create
@@ -114,24 +114,64 @@ def test_the_covering_batch_starts_where_no_labelled_photo_is_near(small_project
     assert "nearest photo for 2 unlabelled photos" in first.priority_reason
 
 
-def test_where_model_and_raters_disagree_most_the_image_gets_one_more_rater(small_project):
+def test_where_the_models_guess_before_the_labels_and_the_raters_disagree_most_the_image_gets_one_more_rater(small_project):
     small_project.overlap = 2
     small_project.max_overlap = 4
     small_project.save()
     images = make_images(small_project, 4)
     scores = {image.pk: 5.0 for image in images}
+    ModelRun.objects.create(project=small_project, model_version="m:1", checkpoint="x", images_used=0, labels_used=0)
+    for image in images:  # scored while the photos waited for raters
+        prediction_store(image=image, model_version="m:1", values=_guess(9.5 if image == images[2] else 5.1), trained_on=False)
     _label(small_project, "r1", scores)
     _label(small_project, "r2", scores)
-    ModelRun.objects.create(project=small_project, model_version="m:1", checkpoint="x", images_used=4, labels_used=8)
+    # The retrained model learnt the consensus and repeats it everywhere.
+    ModelRun.objects.create(project=small_project, model_version="m:2", checkpoint="x", images_used=4, labels_used=8)
     for image in images:
-        prediction_store(image=image, model_version="m:1", values=_guess(9.5 if image == images[2] else 5.1))
+        prediction_store(image=image, model_version="m:2", values=_guess(5.0), trained_on=True)
 
     priorities_recompute(project=small_project)
 
     disputed = Image.objects.get(pk=images[2].pk)
-    assert disputed.wanted_count == 3 and "disagree" in disputed.priority_reason
+    assert disputed.wanted_count == 3 and "guess before these labels" in disputed.priority_reason
+    assert list(Image.objects.filter(project=small_project, wanted_count=3)) == [disputed]
     client = api_client_for(rater_create(username="third", password="pw-123456"))
     assert client.post(f"/api/v1/projects/{small_project.slug}/next", {}, format="json").json()["image"]["id"] == images[2].pk
+
+
+def test_a_model_that_learnt_an_images_labels_is_not_asked_whether_it_disagrees_with_them(small_project):
+    small_project.overlap = 2
+    small_project.max_overlap = 4
+    small_project.save()
+    images = make_images(small_project, 4)
+    _label(small_project, "r1", {image.pk: 5.0 for image in images})
+    _label(small_project, "r2", {image.pk: 5.0 for image in images})
+    ModelRun.objects.create(project=small_project, model_version="m:1", checkpoint="x", images_used=4, labels_used=8)
+    for image in images:
+        # Learnt from these labels, and not knowing whether a model did, are alike: no blind guess to judge by.
+        prediction_store(image=image, model_version="m:1", values=_guess(9.5), trained_on=True if image != images[0] else None)
+
+    priorities_recompute(project=small_project)
+
+    assert set(Image.objects.filter(project=small_project).values_list("wanted_count", flat=True)) == {2}
+
+
+def test_the_blind_guess_of_an_image_is_the_newest_one_made_without_its_labels(small_project):
+    a, b, c = make_images(small_project, 3)
+    _label(small_project, "r1", {a.pk: 5.0, b.pk: 5.0, c.pk: 5.0})
+    runs = ["cpu-multihead:1", "cpu-multihead:2", "cpu-multihead:3"]
+    for version in runs:
+        ModelRun.objects.create(project=small_project, model_version=version, checkpoint="x", images_used=0, labels_used=0)
+    prediction_store(image=a, model_version=runs[0], values=_guess(1.0), trained_on=False)
+    prediction_store(image=a, model_version=runs[1], values=_guess(2.0), trained_on=False)
+    prediction_store(image=a, model_version=runs[2], values=_guess(3.0), trained_on=True)
+    prediction_store(image=b, model_version=runs[2], values=_guess(4.0), trained_on=None)
+    prediction_store(image=c, model_version="qwen2-vl:feedfacecafe", values=_guess(6.0), trained_on=False)  # not this project's model
+
+    blind = blind_predictions(project=small_project)
+
+    assert set(blind) == {a.pk}
+    assert blind[a.pk].model_version == runs[1] and blind[a.pk].values["quality"]["value"] == 2.0
 
 
 def test_staff_see_model_against_consensus_and_can_switch_the_strategy(small_project, admin_client):
@@ -193,24 +233,28 @@ def test_staff_compare_the_cpu_model_with_the_multimodal_llm_field_by_field(smal
     ModelRun.objects.create(project=small_project, model_version="cpu-multihead:new", checkpoint="x", images_used=5, labels_used=5)
     mllm = "qwen2-vl:0123456789ab"
     reversed_truth = dict(zip(truth, reversed(list(truth.values()))))
+    # Before it had any label the old model ranked the photos right but for the two best, which it swapped.
+    blind = dict(zip(truth, [*list(truth.values())[:3], truth[images[4].pk], truth[images[3].pk]]))
     for image in images:
-        prediction_store(image=image, model_version="cpu-multihead:old", values=_guess(5.0))
-        prediction_store(image=image, model_version="cpu-multihead:new", values=_guess(truth[image.pk] + 0.5))
+        prediction_store(image=image, model_version="cpu-multihead:old", values=_guess(blind[image.pk]), trained_on=False)
+        prediction_store(image=image, model_version="cpu-multihead:new", values=_guess(truth[image.pk] + 0.5), trained_on=True)
         # The MLLM ranks the photos the other way round and calls every one "bad".
         prediction_store(image=image, model_version=mllm, values=_guess(reversed_truth[image.pk], clarity="bad"))
 
     html = admin_client.get(f"/staff/projects/{small_project.slug}/model/").content.decode()
 
-    # one column per model: the current CPU model first, then the MLLM; the replaced training is left out
-    assert html.index('data-model="cpu-multihead:new"') < html.index(f'data-model="{mllm}"')
+    # one column per model: the current CPU model, its guesses before the labels, then the MLLM; the replaced
+    # training has no column of its own
+    assert html.index('data-model="cpu-multihead:new"') < html.index('data-model="before-labels"') < html.index(f'data-model="{mllm}"')
     assert "cpu-multihead:old" not in html
     assert _comparison_cell(html, "quality", 0).startswith("SRCC 1.000 · PLCC 1.000")
-    assert _comparison_cell(html, "quality", 1).startswith("SRCC -1.000 · PLCC -1.000")
-    assert "n=5" in _comparison_cell(html, "quality", 1)
+    assert _comparison_cell(html, "quality", 1).startswith("SRCC 0.900")  # one swapped pair of five
+    assert _comparison_cell(html, "quality", 2).startswith("SRCC -1.000 · PLCC -1.000")
+    assert "n=5" in _comparison_cell(html, "quality", 2)
     assert _comparison_cell(html, "clarity", 0).startswith("accuracy 100%")
-    assert _comparison_cell(html, "clarity", 1).startswith("accuracy 0%")
+    assert _comparison_cell(html, "clarity", 2).startswith("accuracy 0%")
     # the same scatter plot for each model, the model's name on its axis
-    for version, scorer in (("cpu-multihead:new", "cpu-multihead"), (mllm, "qwen2-vl")):
+    for version, scorer in (("cpu-multihead:new", "cpu-multihead"), ("before-labels", "cpu-multihead"), (mllm, "qwen2-vl")):
         plots = html[html.index(f'<div class="plots" data-model="{version}">') :]
         plots = plots[: plots.index("</div>")]
         assert 'data-field="quality"' in plots and f'aria-label="{scorer} against' in plots
