@@ -212,5 +212,5 @@ def priority_queue(*, project: Project, limit: int = 50) -> QuerySet[Image]:
         Image.objects.filter(project=project, is_gold=False)
         .filter(Q(assigned_count__lt=project.overlap) | Q(assigned_count__lt=F("wanted_count")))
         .order_by("-priority", "assigned_count", "id")
-        .only("pk", "original_name", "thumbnail", "priority", "priority_reason", "label_count", "assigned_count")[:limit]
+        .only("pk", "original_name", "thumbnail", "priority", "priority_reason", "label_count", "assigned_count", "wanted_count")[:limit]
     )

@@ -65,7 +65,10 @@ def _model_comparisons(project: Project) -> tuple[list[dict], list[dict]]:
                 f = spec[comparison.key]
                 svg = mark_safe(scatter_svg(comparison.points, low=float(f.min), high=float(f.max), x_label="raters' mean", y_label=scorer))
             fields.append({"comparison": comparison, "svg": svg})
-        models.append({"column": column, "heading": heading, "note": note, "model_version": model_version, "fields": fields})
+        empty = all(item["comparison"].n == 0 for item in fields)
+        if empty and model_version is None:
+            note = "none yet: every labelled photo got its labels before a model had guessed it"
+        models.append({"column": column, "heading": heading, "note": note, "model_version": model_version, "fields": fields, "empty": empty})
     table = [
         {"key": item["comparison"].key, "label": item["comparison"].label, "cells": [m["fields"][i]["comparison"] for m in models]}
         for i, item in enumerate(models[0]["fields"])

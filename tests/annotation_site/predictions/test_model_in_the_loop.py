@@ -193,6 +193,11 @@ def test_staff_see_model_against_consensus_and_can_switch_the_strategy(small_pro
     assert 'data-field="quality"' in html and "SRCC 1.000" in html and "<svg" in html
     assert "anchors raters" in html  # the pre-annotation warning
     assert 'data-curve="quality"' in html  # the learning curve from the held-out figures
+    # every photo was labelled before a model guessed it, so there is nothing to judge the model by yet
+    assert "none yet: every labelled photo got its labels before a model had guessed it" in html
+    assert '<div class="plots" data-model="before-labels">' not in html
+    # the queue says why a labelled photo is still in it
+    assert "waiting for more raters: 1 of 3 labels" in html
 
     response = admin_client.post(
         f"/staff/projects/{small_project.slug}/model/",
