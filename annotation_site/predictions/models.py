@@ -24,7 +24,14 @@ class Prediction(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["image", "model_version"], name="prediction_once_per_image_and_model"),
         ]
-        indexes = [models.Index(fields=["model_version", "created_at"], name="prediction_model_created_idx")]
+        indexes = [
+            models.Index(fields=["model_version", "created_at"], name="prediction_model_created_idx"),
+            # An image's newest guess made without its labels (selectors.blind_predictions), found without reading
+            # the guesses of every later model that did learn them.
+            models.Index(
+                fields=["image", "-created_at", "-id"], condition=models.Q(trained_on=False), name="prediction_blind_newest_idx"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"prediction image #{self.image_id} by {self.model_version}"

@@ -27,4 +27,10 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(mark_predictions_made_before_any_label, migrations.RunPython.noop),
+        migrations.AddIndex(
+            model_name="prediction",
+            index=models.Index(
+                condition=models.Q(trained_on=False), fields=["image", "-created_at", "-id"], name="prediction_blind_newest_idx"
+            ),
+        ),
     ]
