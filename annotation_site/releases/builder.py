@@ -58,7 +58,7 @@ from annotation_site.statistics.splits import assign_splits, near_duplicate_grou
 
 from . import plots, report
 from .tasks_export import ReleaseImages, tasks_write
-from .fieldstats import FieldStats, LabelArrays, image_consensus
+from .fieldstats import FieldStats, LabelArrays, field_stats, image_consensus
 from .options import ReleaseError, ReleaseOptions
 from .tables import StreamingTable, float_column, write_csv, write_parquet
 
@@ -68,6 +68,9 @@ CHUNK = 5000  # labels per database round trip and per ratings-file chunk
 COPY_LABELS = 250_000
 # Worker processes for the statistics; the builder itself keeps writing files meanwhile.
 STATISTICS_PROCESSES = 2
+# A release of at most this many labels computes its statistics and draws its plots in the building process:
+# the three helper interpreters, each importing numpy, scipy or matplotlib, cost seconds, more than its whole work.
+IN_PROCESS_MAX_LABELS = 5000
 COPY_BUFFER = 1 << 20
 MANIFEST = "MANIFEST.sha256"
 # pyiqa's datasets name their phases train / val / test.
@@ -745,7 +748,11 @@ class _Build:
         self.plot_worker: tuple[subprocess.Popen, object] | None = (process, log)
 
     def plot(self, name: str, inputs: object) -> None:
-        """Hand one plot to the plot worker (see plots.PLOTS)."""
+        """Hand one plot to the plot worker (see plots.PLOTS), or draw it here for a small release."""
+        if self.in_process:
+            if plots.PLOTS[name](self.directory / "plots" / name, inputs):
+                self.drawn.add(name)
+            return
         process = self.plot_worker[0]
         try:
             pickle.dump((name, inputs), process.stdin, protocol=pickle.HIGHEST_PROTOCOL)
@@ -755,6 +762,8 @@ class _Build:
 
     def plots_done(self) -> list[str]:
         """Wait for the plot worker; the plots it drew, as release paths in the datasheet's order."""
+        if self.in_process:
+            return [f"plots/{name}" for name in plots.PLOTS if name in self.drawn]
         process, log = self.plot_worker
         try:
             process.stdin.close()
@@ -779,6 +788,9 @@ class _Build:
             "split_half_splits": self.options.split_half_splits,
         }
         self.stats_params = params
+        if self.in_process:
+            self.stats = [field_stats(spec, self.labels_of(i), **params) for i, spec in enumerate(fields)]
+            return
         scratch = Path(self.scratch.name)
         arrays = scratch / "labels.npy.npz"
         np.savez(arrays, image=self.labels_image, rater=self.labels_rater, slot=self.labels_slot, values=self.labels_values)
@@ -803,6 +815,9 @@ class _Build:
         self.idle_workers = []
 
     def finish_statistics(self) -> None:
+        if self.in_process:
+            self.by_key = {s.field.key: s for s in self.stats}
+            return
         results: dict[int, FieldStats] = {}
         total = len(self.workers)
         for done, (process, result, columns, log) in enumerate(self.workers, start=1):
@@ -1132,7 +1147,13 @@ class _Build:
     # ---- everything
 
     def run(self) -> BuildResult:
-        self.spawn_workers()
+        labels = annotations_for_statistics(project=self.project).order_by()[: IN_PROCESS_MAX_LABELS + 1].count()
+        self.in_process = labels <= IN_PROCESS_MAX_LABELS
+        if self.in_process:
+            (self.directory / "plots").mkdir()
+            self.drawn: set[str] = set()
+        else:
+            self.spawn_workers()
         try:
             return self.build()
         finally:

@@ -208,3 +208,22 @@ def test_a_schema_without_score_fields_still_releases_unstratified(tmp_path):
     # Two raters who disagree on every image: 1 - (n - 1) D_o / D_e = 1 - 5 * 6 / 18
     assert agreement["sharpness"]["alpha"] == pytest.approx(-2 / 3)
     assert agreement["clutter"]["alpha_status"] == "undefined"
+
+
+def test_a_small_release_built_in_one_process_equals_one_built_with_worker_processes(project, staff, tmp_path, monkeypatch):
+    from annotation_site.releases import builder
+
+    small_project(project, staff)
+    here = release_build(release_id=release_create(project=project, options={"resamples": 200}, output_dir=tmp_path / "here").pk)
+    monkeypatch.setattr(builder, "IN_PROCESS_MAX_LABELS", -1)  # as a release too large to build in one process
+    workers = release_build(release_id=release_create(project=project, options={"resamples": 200}, output_dir=tmp_path / "workers").pk)
+
+    a, b = Path(here.output_dir), Path(workers.output_dir)
+    files = sorted(p.relative_to(a).as_posix() for p in a.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(b).as_posix() for p in b.rglob("*") if p.is_file())
+    assert any(name.startswith("plots/") for name in files)
+    for name in ["scores.csv", "raters.csv", "ratings.csv", *[f for f in files if f.startswith("plots/")]]:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+    agreement_here, agreement_workers = read_json(a / "agreement.json"), read_json(b / "agreement.json")
+    assert (agreement_here.pop("release"), agreement_workers.pop("release")) == (here.release_id, workers.release_id)
+    assert agreement_here == agreement_workers
