@@ -92,3 +92,48 @@ def test_a_rater_qualifies_labels_three_photos_by_keyboard_alone_and_skips_one(p
     skipped = Assignment.objects.get(status="skipped")
     assert skipped.skip_reason == "cannot_judge" and skipped.rater == rater
     assert Annotation.objects.count() == 4
+
+
+# Holds back every prefetch (a /next with `exclude`) until the test opens the gate, and records the order in
+# which the page sends its requests.
+_GATED_PREFETCH = """
+window.__sent = [];
+let openGate;
+window.__gate = new Promise((resolve) => { openGate = resolve; });
+window.__openGate = () => openGate();
+const realFetch = window.fetch;
+window.fetch = async (url, init) => {
+  const isPrefetch = String((init && init.body) || "").includes("exclude");
+  if (isPrefetch) await window.__gate;
+  window.__sent.push((isPrefetch ? "prefetch " : "") + url);
+  return realFetch(url, init);
+};
+"""
+
+
+def test_a_skip_pressed_while_the_next_photo_is_still_being_fetched_waits_for_it_and_does_not_end_early(page_for, project, rater):
+    # The server, asked by the skip before the prefetch's lease was stored, could answer "nothing left"
+    # while the last photo was already leased to this rater: the page then said it was done.
+    project.overlap = project.max_overlap = 1
+    project.gold_rate = 0
+    project.save()
+    make_images(project, 2)
+    page = page_for(rater)
+    page.add_init_script(_GATED_PREFETCH)
+
+    page.goto("/projects/realqa-test/label/")
+    first = _wait_for_new_photo(page, "")
+    page.keyboard.press("x")
+    page.wait_for_selector("#skip-dialog:not([hidden])")
+    page.keyboard.press("1")
+    page.wait_for_timeout(300)
+    assert not any("/skip" in url for url in page.evaluate("window.__sent")), "the skip went out before the prefetch"
+
+    page.evaluate("window.__openGate()")
+    second = _wait_for_new_photo(page, first)
+    assert second != first and not page.is_visible("#done")
+    sent = page.evaluate("window.__sent")
+    skip_at = next(i for i, url in enumerate(sent) if "/skip" in url)
+    assert any(url.startswith("prefetch ") for url in sent[:skip_at])
+    assert Assignment.objects.get(status="skipped").rater == rater
+    assert Assignment.objects.filter(rater=rater, status="leased").count() == 1

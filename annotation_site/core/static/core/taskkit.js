@@ -11,6 +11,7 @@
 
 window.TaskKit = (function () {
   const FIRST_RETRY_MS = 500;
+  const LONGEST_PREFETCH_WAIT_MS = 3000;
   const LONGEST_RETRY_MS = 10000;
   const SIGNED_OUT = "Signed out: sign in again in another tab and this page goes on (nothing is lost).";
   const $ = (id) => document.getElementById(id);
@@ -112,7 +113,7 @@ window.TaskKit = (function () {
   function page(options) {
     const urls = document.body.dataset;
     const unsent = unsentStore(urls.unsent);
-    const state = {current: null, upcoming: null, shownAt: 0, busy: false, done: 0};
+    const state = {current: null, upcoming: null, prefetching: null, shownAt: 0, busy: false, done: 0};
 
     function showError(text) {
       const errors = $("errors");
@@ -125,7 +126,15 @@ window.TaskKit = (function () {
       state.shownAt = performance.now();
       showError("");
       options.show(task);
-      prefetch();
+      state.prefetching = prefetch().finally(() => { state.prefetching = null; });
+    }
+
+    // A submit or skip that reached the server while the prefetch was still leasing the next photo could
+    // be told "nothing left" although that lease is the rater's: the server looked for held leases before
+    // the prefetch had stored it, and for free photos after. So an answer waits for the prefetch, briefly:
+    // a hung connection must not hold the answer back (it is kept and retried all the same).
+    function prefetched() {
+      return state.prefetching ? Promise.race([state.prefetching, pause(LONGEST_PREFETCH_WAIT_MS)]) : Promise.resolve();
     }
 
     async function prefetch() {
@@ -165,6 +174,7 @@ window.TaskKit = (function () {
       const body = {...fields, idempotency_key: task.idempotencyKey, seconds_spent: Math.round(performance.now() - state.shownAt) / 1000};
       const entry = {url: taskUrl(urls.submitUrl, task.id), body, savedAt: Date.now()};
       unsent.keep(entry);
+      await prefetched();
       const response = await persist(entry.url, entry.body, "Saving… (offline, retrying)");
       unsent.forget(entry);
       state.busy = false;
@@ -183,6 +193,7 @@ window.TaskKit = (function () {
       $("skip-dialog").hidden = true;
       if (!state.current || state.busy) return;
       state.busy = true;
+      await prefetched();
       const response = await persist(taskUrl(urls.skipUrl, state.current.id), {reason}, "Skipping… (offline, retrying)");
       state.busy = false;
       if (response.status === 200) advance(response.data, null);
