@@ -126,7 +126,8 @@ window.TaskKit = (function () {
       state.shownAt = performance.now();
       showError("");
       options.show(task);
-      state.prefetching = prefetch().finally(() => { state.prefetching = null; });
+      const pending = prefetch().finally(() => { if (state.prefetching === pending) state.prefetching = null; });
+      state.prefetching = pending;
     }
 
     // A submit or skip that reached the server while the prefetch was still leasing the next photo could
