@@ -30,7 +30,7 @@ the model-driven order buys.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -179,17 +179,38 @@ def rank_images(
     return Ranking(priority, reasons)
 
 
-def disagreement(*, predicted: dict, consensus: dict, fields: list[tuple[str, str, float]]) -> float | None:
-    """How far a model's guess is from the raters' consensus, in [0, 1]: the mean over fields of the
-    score difference as a share of the field's range, or 0/1 for a choice that differs.
+@dataclass(frozen=True)
+class Comparable:
+    """A field on which a model's guess and the raters' consensus can be compared.
 
-    ``fields``: (key, "score" | "choice", range) per field to compare."""
-    parts = []
-    for key, kind, span in fields:
-        if key not in predicted or key not in consensus or predicted[key] is None or consensus[key] is None:
+    ``span``: a score field's range (max - min). ``ranks``: an ordinal field's on-scale position per choice
+    (None for a not-applicable choice such as "no horizon"). Neither: a nominal field."""
+
+    key: str
+    span: float | None = None
+    ranks: Mapping[str, int | None] | None = None
+
+
+def disagreement_by_field(*, predicted: Mapping, consensus: Mapping, fields: list[Comparable]) -> dict[str, float]:
+    """How far a model's guess is from the consensus on each field both answered, in [0, 1].
+
+    A score: the difference as a share of the range. An ordinal choice: the levels between the two as a
+    share of the scale's steps, so that "good" against "excellent" is a small disagreement and "bad" against
+    "excellent" a full one. A nominal choice, or an ordinal one where one side is off the scale: 0 or 1."""
+    parts: dict[str, float] = {}
+    for field in fields:
+        guess, truth = predicted.get(field.key), consensus.get(field.key)
+        if guess is None or truth is None:
             continue
-        if kind == "score":
-            parts.append(min(1.0, abs(float(predicted[key]) - float(consensus[key])) / span) if span > 0 else 0.0)
+        if field.span is not None:
+            parts[field.key] = min(1.0, abs(float(guess) - float(truth)) / field.span) if field.span > 0 else 0.0
+            continue
+        ranks = field.ranks or {}
+        a, b = ranks.get(guess), ranks.get(truth)
+        steps = max((r for r in ranks.values() if r is not None), default=0)
+        if a is not None and b is not None and steps > 0:
+            parts[field.key] = abs(a - b) / steps
         else:
-            parts.append(0.0 if predicted[key] == consensus[key] else 1.0)
-    return float(np.mean(parts)) if parts else None
+            parts[field.key] = 0.0 if guess == truth else 1.0
+    return parts
+

@@ -9,7 +9,7 @@ from annotation_site.images.models import Image
 from annotation_site.projects.models import Project
 
 from .models import ImageFeatures, ModelRun, Prediction
-from .priority import disagreement, rank_images
+from .priority import Comparable, disagreement_by_field, rank_images
 from .selectors import blind_predictions, consensus_labels, features_matrix, model_run_current, project_spec
 
 # The share of labelled images whose model-consensus disagreement earns them one more rater.
@@ -56,14 +56,16 @@ def model_run_record(
     return run
 
 
-def _comparable_fields(project: Project) -> list[tuple[str, str, float]]:
+def _comparable_fields(project: Project) -> list[Comparable]:
     spec = project_spec(project=project)
     out = []
     for f in spec.fields:
         if f.is_score:
-            out.append((f.key, "score", float(f.max - f.min)))
+            out.append(Comparable(f.key, span=float(f.max - f.min)))
+        elif f.kind == "ordinal":
+            out.append(Comparable(f.key, ranks={value: f.ordinal_rank(value) for value in f.choice_values}))
         elif f.is_choice:
-            out.append((f.key, "choice", 1.0))
+            out.append(Comparable(f.key))
     return out
 
 
@@ -120,12 +122,16 @@ def _ask_more_raters_where_model_disagrees(project: Project) -> None:
         if image_id not in blind:
             continue
         guess = {key: value.get("value") for key, value in blind[image_id].values.items()}
-        d = disagreement(predicted=guess, consensus=row, fields=fields)
-        if d is not None and d >= DISAGREEMENT_MIN:
-            scored.append((d, image_id))
-    scored.sort(reverse=True)
+        parts = disagreement_by_field(predicted=guess, consensus=row, fields=fields)
+        if not parts:
+            continue
+        d = float(np.mean(list(parts.values())))
+        if d >= DISAGREEMENT_MIN:
+            key = max(parts, key=parts.__getitem__)
+            scored.append((d, image_id, f"most on {key}: {_shown(guess[key])} against {_shown(row[key])}"))
+    scored.sort(key=lambda item: (-item[0], item[1]))
     top = scored[: max(1, int(DISAGREEMENT_SHARE * len(consensus)))] if scored else []
-    for d, image_id in top:
+    for d, image_id, most in top:
         # One more rater at a time, up to the project's maximum; adaptive overlap takes it from there.
         image = Image.objects.only("label_count", "wanted_count").get(pk=image_id)
         wanted = min(max(image.wanted_count, image.label_count) + 1, project.max_overlap)
@@ -133,6 +139,10 @@ def _ask_more_raters_where_model_disagrees(project: Project) -> None:
             Image.objects.filter(pk=image_id).update(
                 wanted_count=wanted,
                 priority=1.0 + d,
-                priority_reason=f"the model's guess before these labels and their consensus disagree by {d:.2f} (share of the scale)",
+                priority_reason=f"the model's guess before these labels and their consensus disagree by {d:.2f} (share of the scale), {most}",
             )
+
+
+def _shown(value: object) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
 

@@ -134,9 +134,28 @@ def test_where_the_models_guess_before_the_labels_and_the_raters_disagree_most_t
 
     disputed = Image.objects.get(pk=images[2].pk)
     assert disputed.wanted_count == 3 and "guess before these labels" in disputed.priority_reason
+    assert disputed.priority_reason.endswith("most on quality: 9.50 against 5.00")
     assert list(Image.objects.filter(project=small_project, wanted_count=3)) == [disputed]
     client = api_client_for(rater_create(username="third", password="pw-123456"))
     assert client.post(f"/api/v1/projects/{small_project.slug}/next", {}, format="json").json()["image"]["id"] == images[2].pk
+
+
+def test_a_guess_one_clarity_level_off_is_no_reason_for_another_rater_but_one_at_the_other_end_of_the_scale_is(small_project):
+    small_project.overlap = 2
+    small_project.max_overlap = 4
+    small_project.save()
+    near, far, same = make_images(small_project, 3)
+    ModelRun.objects.create(project=small_project, model_version="m:1", checkpoint="x", images_used=0, labels_used=0)
+    for image, clarity in ((near, "excellent"), (far, "bad"), (same, "good")):
+        prediction_store(image=image, model_version="m:1", values=_guess(5.0, clarity=clarity), trained_on=False)
+    everyone_says_good = {image.pk: "good" for image in (near, far, same)}
+    _label(small_project, "r1", {image.pk: 5.0 for image in (near, far, same)}, everyone_says_good)
+    _label(small_project, "r2", {image.pk: 5.0 for image in (near, far, same)}, everyone_says_good)
+
+    priorities_recompute(project=small_project)
+
+    assert list(Image.objects.filter(project=small_project, wanted_count=3)) == [far]
+    assert Image.objects.get(pk=far.pk).priority_reason.endswith("most on clarity: bad against good")
 
 
 def test_a_model_that_learnt_an_images_labels_is_not_asked_whether_it_disagrees_with_them(small_project):

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from annotation_site.predictions.priority import disagreement, rank_images
+from annotation_site.predictions.priority import Comparable, disagreement_by_field, rank_images
 
 
 def _clustered_pool(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -74,12 +74,24 @@ def test_an_unknown_strategy_is_refused_by_name():
         rank_images(strategy="smart", uncertainty=np.zeros(3), embeddings=None)
 
 
-def test_disagreement_is_the_share_of_the_scale_and_counts_a_different_choice_fully():
-    fields = [("quality", "score", 9.0), ("clarity", "choice", 1.0)]
+def test_disagreement_is_a_share_of_each_fields_scale_so_a_neighbouring_level_is_a_small_one():
+    clarity = {"bad": 0, "poor": 1, "fair": 2, "good": 3, "excellent": 4}
+    level = {"level": 0, "slightly_tilted": 1, "clearly_tilted": 2, "no_horizon": None}
+    fields = [Comparable("quality", span=9.0), Comparable("clarity", ranks=clarity), Comparable("level", ranks=level), Comparable("cluttered")]
+    consensus = {"quality": 4.0, "clarity": "good", "level": "level", "cluttered": "yes"}
 
-    assert disagreement(predicted={"quality": 8.5, "clarity": "good"}, consensus={"quality": 4.0, "clarity": "good"}, fields=fields) == pytest.approx(0.25)
-    assert disagreement(predicted={"quality": 4.0, "clarity": "bad"}, consensus={"quality": 4.0, "clarity": "good"}, fields=fields) == pytest.approx(0.5)
-    assert disagreement(predicted={}, consensus={"quality": 4.0}, fields=fields) is None
+    def parts(**guess):  # type: ignore[no-untyped-def]
+        return disagreement_by_field(predicted={**consensus, **guess}, consensus=consensus, fields=fields)
+
+    assert parts() == {"quality": 0.0, "clarity": 0.0, "level": 0.0, "cluttered": 0.0}
+    assert parts(quality=8.5)["quality"] == pytest.approx(0.5)
+    assert parts(quality=40.0)["quality"] == 1.0
+    assert parts(clarity="excellent")["clarity"] == pytest.approx(0.25)
+    assert parts(clarity="bad")["clarity"] == pytest.approx(0.75)
+    assert parts(level="clearly_tilted")["level"] == 1.0
+    assert parts(level="no_horizon")["level"] == 1.0  # off the scale: no distance to speak of
+    assert parts(cluttered="no")["cluttered"] == 1.0
+    assert disagreement_by_field(predicted={"quality": None}, consensus=consensus, fields=fields) == {}
 
 
 def _dense_groups_and_outliers(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
