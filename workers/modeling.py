@@ -35,7 +35,7 @@ from annotation_site.predictions.selectors import (
     model_run_current,
     project_spec,
 )
-from annotation_site.predictions.services import features_store, model_run_record, prediction_store, priorities_recompute
+from annotation_site.predictions.services import features_store, model_run_record, predictions_store_many, priorities_recompute
 from annotation_site.projects.models import Project
 
 logger = logging.getLogger(__name__)
@@ -133,19 +133,10 @@ def _store_predictions(run: ModelRun, image_ids: list[int], *, trained_ids: set[
     else:
         trained_on = {i: i in trained_ids for i in ids}
     predictions = scorer_for(run).score_features(np.stack([found[i] for i in ids]))
-    rows = [
-        Prediction(
-            image_id=i,
-            model_version=run.model_version,
-            values=p.values_json(),
-            uncertainty=float(p.uncertainty),
-            trained_on=trained_on[i],
-        )
-        for i, p in zip(ids, predictions)
-    ]
-    # ignore_conflicts: a redelivered task, or two workers on one image, store the prediction once.
-    Prediction.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
-    return len(rows)
+    return predictions_store_many(
+        model_version=run.model_version,
+        rows=((i, p.values_json(), p.uncertainty, trained_on[i]) for i, p in zip(ids, predictions)),
+    )
 
 
 # --- the multimodal LLM, where weights (and a GPU) exist ----------------------------------------------
@@ -183,13 +174,10 @@ def mllm_prescore_images(*, image_ids: list[int]) -> int:
         if not todo:
             continue
         predictions = scorer.score([_image_bytes(image) for image in todo])  # type: ignore[attr-defined]
-        rows = [
-            # Never trained here: it has not seen any label of the project.
-            Prediction(image_id=image.pk, model_version=version, values=p.values_json(), uncertainty=float(p.uncertainty), trained_on=False)
-            for image, p in zip(todo, predictions)
-        ]
-        Prediction.objects.bulk_create(rows, ignore_conflicts=True)
-        stored += len(rows)
+        # trained_on False: it was never trained here, so it has seen no label of the project.
+        stored += predictions_store_many(
+            model_version=version, rows=((image.pk, p.values_json(), p.uncertainty, False) for image, p in zip(todo, predictions))
+        )
     return stored
 
 

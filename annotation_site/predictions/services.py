@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 from django.db import transaction
 
@@ -29,6 +31,18 @@ def prediction_store(
         model_version=model_version,
         defaults={"values": values, "uncertainty": uncertainty, "trained_on": trained_on},
     )
+
+
+def predictions_store_many(*, model_version: str, rows: Iterable[tuple[int, dict, float, bool | None]]) -> int:
+    """Store a batch of one model's predictions, each (image id, values, uncertainty, trained_on), in a few
+    statements. An image that already has a prediction from this model keeps it: a redelivered task, or two
+    workers on one image, store it once. Returns how many rows were offered."""
+    objects = [
+        Prediction(image_id=image_id, model_version=model_version, values=values, uncertainty=float(uncertainty), trained_on=trained_on)
+        for image_id, values, uncertainty, trained_on in rows
+    ]
+    Prediction.objects.bulk_create(objects, batch_size=500, ignore_conflicts=True)
+    return len(objects)
 
 
 def features_store(*, image_id: int, version: str, vector: np.ndarray) -> bool:
