@@ -26,12 +26,14 @@ demo: venv
 # core busy, so they run side by side. On the 2-core machine of 2026-12-06, .ci/run took 20:07 with one pass after
 # the other and 15:16 side by side (13:06 once small releases were built in one process). They are started as two
 # background jobs, not by make -j2: once, on 2026-12-07, make held the PostgreSQL pass back until the SQLite pass
-# had ended (15:01 instead of 8-9 minutes). Each pass writes its own log, printed whole when the pass ends.
+# had ended (15:01 instead of 8-9 minutes). Each pass writes its own log, printed whole when the pass ends. Jobs
+# in the background ignore Ctrl-C, so the trap stops them (their make passes the signal on to pytest).
 test: venv browser nginx
 	@echo "make test: the PostgreSQL and the SQLite pass run side by side; each prints its report when it ends"
 	@mkdir -p var; \
 	$(MAKE) --no-print-directory test-sqlite > var/test-sqlite.log 2>&1 & sqlite=$$!; \
 	$(MAKE) --no-print-directory test-postgres > var/test-postgres.log 2>&1 & postgres=$$!; \
+	trap 'kill $$sqlite $$postgres 2>/dev/null; exit 130' INT TERM; \
 	wait $$sqlite; sqlite_status=$$?; cat var/test-sqlite.log; \
 	wait $$postgres; postgres_status=$$?; cat var/test-postgres.log; \
 	echo "make test: SQLite pass exit status $$sqlite_status, PostgreSQL pass exit status $$postgres_status"; \
