@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# make test runs the suite twice: on PostgreSQL with Redis, then on the zero-server defaults.
+# make test runs the suite twice, side by side: on PostgreSQL with Redis, and on the zero-server defaults.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/realqa
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 # The slowest tests are listed at the end of each pass, to keep the suite within its 15 minutes.
@@ -27,7 +27,8 @@ demo: venv
 # the other and 15:16 side by side (13:06 once small releases were built in one process). They are started as two
 # background jobs, not by make -j2: once, on 2026-12-07, make held the PostgreSQL pass back until the SQLite pass
 # had ended (15:01 instead of 8-9 minutes). Each pass writes its own log, printed whole when the pass ends. Jobs
-# in the background ignore Ctrl-C, so the trap stops them (their make passes the signal on to pytest).
+# in the background ignore Ctrl-C, so the trap stops them (their make passes the signal on to pytest). The
+# prerequisites are met once, before both start: two apt-get runs at once would fight over the dpkg lock.
 test: venv browser nginx
 	@echo "make test: the PostgreSQL and the SQLite pass run side by side; each prints its report when it ends"
 	@mkdir -p var; \
