@@ -13,6 +13,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 
+from annotation_site.core.dbstats import tables_analyze_after_bulk
 from annotation_site.core.tasks import enqueue
 from annotation_site.projects.models import Project
 
@@ -190,6 +191,8 @@ def images_import(
             record(image_store(project=project, decoded=result, index=index))
     logger.info("import into %s: %s", project.slug, report.summary())
     imported = [line.image_id for line in report.lines if line.outcome == "imported"]
+    # The next rater's pick and the staff pages read these rows at once.
+    tables_analyze_after_bulk(rows=len(imported), models=(Image,))
     for start in range(0, len(imported), PRESCORE_BATCH):
         # A new image is pre-scored without anyone asking; the workers' sweep covers a lost message.
         enqueue("model.prescore_images", args=[imported[start : start + PRESCORE_BATCH]])

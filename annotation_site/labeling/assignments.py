@@ -163,17 +163,13 @@ def _has_room(project: Project) -> Q:
 
 
 # On PostgreSQL one statement picks, counts and leases: one round trip on the hottest path there is.
-# SKIP LOCKED lets concurrent raters pass over the row another transaction is taking. It is the same
-# choice as the ORM version below (which SQLite runs, and which the tests run on both databases).
+# The pick is the function labeling_pick_image (migration labeling 0003): the same choice as the ORM
+# version below (which SQLite runs, and which the tests run on both databases), with SELECT ... FOR
+# UPDATE SKIP LOCKED so that concurrent raters pass over the row another transaction is taking, and a
+# plan that walks the order index whatever the planner's statistics say.
 _LEASE_SQL = """
 WITH picked AS (
-    SELECT i.id FROM images_image i
-    WHERE i.project_id = %(project)s AND NOT i.is_gold
-      AND (i.assigned_count < %(overlap)s OR i.assigned_count < i.wanted_count)
-      AND NOT EXISTS (SELECT 1 FROM labeling_assignment a WHERE a.image_id = i.id AND a.rater_id = %(rater)s)
-    ORDER BY i.priority DESC, i.assigned_count, i.id
-    LIMIT 1
-    FOR UPDATE SKIP LOCKED
+    SELECT labeling_pick_image(%(project)s, %(rater)s, %(overlap)s) AS id
 ), bumped AS (
     UPDATE images_image SET assigned_count = images_image.assigned_count + 1
     FROM picked WHERE images_image.id = picked.id

@@ -18,6 +18,7 @@ from django.db import transaction
 from PIL import Image as PILImage
 from rest_framework.authtoken.models import Token
 
+from annotation_site.core.dbstats import tables_analyze
 from annotation_site.images.models import GoldAnswer, Image
 from annotation_site.labeling.models import Annotation, Assignment
 from annotation_site.projects.models import Project
@@ -93,6 +94,8 @@ def benchmark_seed(*, slug: str, images: int, raters: int, overlap: int) -> Benc
         for i in range(images)
     ]
     Image.objects.bulk_create(rows, batch_size=1000)
+    # As every bulk write of the platform: the benchmark's first label is planned on these statistics.
+    tables_analyze(Image)
     User = get_user_model()
     tokens = []
     for i in range(raters):

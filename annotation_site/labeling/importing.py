@@ -38,6 +38,7 @@ from django.db.models import F
 from django.utils import timezone
 from tqdm import tqdm
 
+from annotation_site.core.dbstats import tables_analyze_after_bulk
 from annotation_site.images.models import GoldAnswer, Image
 from annotation_site.projects.models import Project
 from annotation_site.raters.models import Membership
@@ -810,6 +811,9 @@ def ratings_import(
             ImportProblem("database", f"labels changed while importing ({exc}); nothing was stored, run it again")
         )
         raise RatingsImportError(report) from None
+    if not dry_run:
+        # The engine's picks, the statistics and the staff pages read these rows next.
+        tables_analyze_after_bulk(rows=report.labels, models=(Annotation, Assignment, Image))
     return report
 
 

@@ -18,6 +18,7 @@ from django.db import connection, transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from annotation_site.core.dbstats import tables_analyze_after_bulk
 from annotation_site.core.tasks import enqueue
 from annotation_site.projects.models import Project
 from annotation_site.quality.selectors import annotations_for_statistics
@@ -135,6 +136,7 @@ def _splits_store(*, release: Release, splits: dict[int, str]) -> None:
                 with cursor.cursor.copy(f"COPY {table} (release_id, image_id, split) FROM STDIN") as copy:
                     for image, split in splits.items():
                         copy.write_row((release.pk, image, split))
+                tables_analyze_after_bulk(rows=len(splits), models=(ReleaseSplit,))
                 return
     ReleaseSplit.objects.bulk_create(
         (ReleaseSplit(release=release, image_id=image, split=split) for image, split in splits.items()), batch_size=5000
