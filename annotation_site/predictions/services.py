@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 import numpy as np
 from django.db import transaction
+from django.db.models import F
 
 from annotation_site.images.models import Image
 from annotation_site.projects.models import Project
@@ -119,9 +120,28 @@ def priorities_recompute(*, project: Project, features_version: str | None = Non
     ]
     with transaction.atomic():
         Image.objects.bulk_update(updates, ["priority", "priority_reason"], batch_size=1000)
+        _settle_finished(project)
         if run is not None and project.priority_strategy != Project.Strategy.RANDOM:
             _ask_more_raters_where_model_disagrees(project)
     return len(updates)
+
+
+# Below every priority rank_images gives (0 to 2), so that finished photos end the engine's order.
+FINISHED_PRIORITY = -1.0
+
+
+def _settle_finished(project: Project) -> None:
+    """Send the photos that have every label they want to the end of the order.
+
+    A photo keeps the priority it was labelled under, and the pick walks the order index past every photo
+    ahead of the first one with room: without this, each label of a prioritised project would pass over all
+    the photos labelled before it (tens of thousands at 10x RealQA). Photos still waiting for raters keep
+    their priority, so they are finished first; the disagreement rule below may raise one again."""
+    Image.objects.filter(project=project, is_gold=False, label_count__gte=project.overlap).filter(
+        label_count__gte=F("wanted_count")
+    ).exclude(priority=FINISHED_PRIORITY).update(
+        priority=FINISHED_PRIORITY, priority_reason="has every label it wants"
+    )
 
 
 def _ask_more_raters_where_model_disagrees(project: Project) -> None:

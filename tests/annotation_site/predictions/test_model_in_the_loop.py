@@ -295,3 +295,20 @@ def test_mllm_predictions_are_shown_before_any_model_is_trained_here(small_proje
 
     assert "No model trained here yet" in html
     assert _comparison_cell(html, "quality", 0).startswith("SRCC 1.000 · PLCC 1.000")
+
+
+def test_photos_with_every_label_they_want_go_to_the_end_of_the_order_and_half_labelled_ones_keep_their_place(
+    small_project,
+):
+    small_project.priority_strategy = "uncertainty"
+    small_project.save()
+    done, half, fresh = make_images(small_project, 3)
+    # Labelled while they led the queue: the pick would walk past `done` for every later label.
+    Image.objects.filter(pk=done.pk).update(priority=1.9, label_count=3, assigned_count=3)
+    Image.objects.filter(pk=half.pk).update(priority=1.8, label_count=1, assigned_count=1)
+
+    priorities_recompute(project=small_project)
+
+    by_priority = list(Image.objects.filter(project=small_project).order_by("-priority").values_list("pk", flat=True))
+    assert by_priority == [half.pk, fresh.pk, done.pk]
+    assert Image.objects.get(pk=done.pk).priority_reason == "has every label it wants"
