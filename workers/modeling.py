@@ -23,6 +23,7 @@ from django.core.files.storage import default_storage
 from django.db.models import Max
 from django.utils import timezone
 
+from annotation_site.core.idlists import id_batches
 from annotation_site.images.models import Image
 from annotation_site.jobs.models import Job
 from annotation_site.jobs.services import job_create, job_fail, job_finish, job_progress, job_start
@@ -68,7 +69,8 @@ def features_ensure(*, image_ids: list[int]) -> int:
     version = features.FEATURES_VERSION
     have = set(features_matrix(image_ids=image_ids, version=version))
     made = 0
-    for image in Image.objects.filter(pk__in=[i for i in image_ids if i not in have]).order_by("pk"):
+    missing = (i for i in image_ids if i not in have)
+    for image in (image for batch in id_batches(missing) for image in Image.objects.filter(pk__in=batch).order_by("pk")):
         try:
             vector = features.extract(_image_bytes(image))
         except FileNotFoundError:
@@ -128,7 +130,9 @@ def _store_predictions(run: ModelRun, image_ids: list[int], *, trained_ids: set[
     if not ids:
         return 0
     if trained_ids is None:
-        unlabelled = set(Image.objects.filter(pk__in=ids, label_count=0).values_list("pk", flat=True))
+        unlabelled = {
+            pk for batch in id_batches(ids) for pk in Image.objects.filter(pk__in=batch, label_count=0).values_list("pk", flat=True)
+        }
         trained_on = {i: (False if i in unlabelled else None) for i in ids}
     else:
         trained_on = {i: i in trained_ids for i in ids}

@@ -4,6 +4,7 @@ features or scores, and how the model compares with people."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,6 +12,7 @@ import numpy as np
 from django.db.models import Count, F, Max, OuterRef, Q, QuerySet, Subquery
 from scipy import stats
 
+from annotation_site.core.idlists import id_batches
 from annotation_site.images.models import Image
 from annotation_site.projects.models import Project
 from annotation_site.quality.selectors import annotations_for_statistics
@@ -86,8 +88,15 @@ def images_without_prediction(*, project: Project, model_version: str) -> QueryS
 
 def features_matrix(*, image_ids: list[int] | QuerySet, version: str) -> dict[int, np.ndarray]:
     """Stored feature vectors by image id; ``image_ids`` may be a values_list queryset (one subquery, no parameter per id)."""
-    rows = ImageFeatures.objects.filter(image_id__in=image_ids, version=version).values_list("image_id", "vector")
-    return {image_id: np.frombuffer(bytes(vector), dtype="<f4") for image_id, vector in rows.iterator(chunk_size=2000)}
+    if isinstance(image_ids, QuerySet):
+        batches: Iterable = [image_ids]
+    else:
+        batches = id_batches(image_ids)
+    found: dict[int, np.ndarray] = {}
+    for batch in batches:
+        rows = ImageFeatures.objects.filter(image_id__in=batch, version=version).values_list("image_id", "vector")
+        found.update((image_id, np.frombuffer(bytes(vector), dtype="<f4")) for image_id, vector in rows.iterator(chunk_size=2000))
+    return found
 
 
 @dataclass(frozen=True)
@@ -153,9 +162,10 @@ def model_vs_consensus(
     if model_version is None:
         predicted = {i: blind.values for i, blind in blind_predictions(project=project).items() if i in consensus}
     else:
-        predicted = dict(
-            Prediction.objects.filter(image_id__in=list(consensus), model_version=model_version).values_list("image_id", "values")
-        )
+        predicted = {}
+        for batch in id_batches(consensus):
+            rows = Prediction.objects.filter(image_id__in=batch, model_version=model_version).values_list("image_id", "values")
+            predicted.update(rows)
     out = []
     for f in spec.fields:
         if not (f.is_score or f.is_choice):
