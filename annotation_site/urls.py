@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from annotation_site.core import views as core_views
 from annotation_site.core.throttle import ThrottledAdminAuthenticationForm
@@ -49,5 +49,6 @@ urlpatterns = [
     path("", include("annotation_site.grounding.urls")),
     path("", include("annotation_site.comparisons.urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # Swagger UI from this site's static files; its start-up script from ?script, not inline (CSP script-src).
+    path("api/v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]

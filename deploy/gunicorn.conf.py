@@ -9,6 +9,8 @@ import multiprocessing
 import os
 
 wsgi_app = "annotation_site.wsgi:application"
+# Loopback: only the nginx on this machine reaches gunicorn. A caller who reached it directly would write
+# their own X-Forwarded-For, the address login throttling counts (docs/deployment.md, "The caller's address").
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 # Sync workers, cores + 1: the rater loop is short and CPU-bound (see BENCHMARKS.md); 3 did best on 2 cores.
 workers = int(os.environ.get("GUNICORN_WORKERS", multiprocessing.cpu_count() + 1))

@@ -8,6 +8,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -36,7 +37,11 @@ def home(request: HttpRequest) -> HttpResponse:
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     """Health of what this machine depends on: the database, the Celery broker and the media storage,
-    one key each ("ok" or "error: ..."); 503 when any of the checks asked for fails.
+    one key each ("ok" or "error"); 503 when any of the checks asked for fails.
+
+    What went wrong (an exception's text, with internal host names and ports) is in the log, and in the
+    answer only for staff and for a caller with the METRICS_TOKEN bearer token ("error: ..."); anyone else
+    learns only which check failed.
 
     `?checks=database` asks for a subset: a load balancer should ask only about what serving raters
     needs (the database), or a broker outage would take every web machine out of rotation although
@@ -45,12 +50,25 @@ def healthz(request: HttpRequest) -> JsonResponse:
     names = [name.strip() for name in asked.split(",") if name.strip()] if asked else list(health.CHECKS)
     unknown = [name for name in names if name not in health.CHECKS]
     if unknown:
-        return JsonResponse(
-            {"error": f"unknown check {', '.join(map(repr, unknown))} (known: {', '.join(health.CHECKS)})"}, status=400
-        )
+        message = gettext("unknown check %(unknown)s (known: %(known)s)") % {
+            "unknown": ", ".join(map(repr, unknown)), "known": ", ".join(health.CHECKS)
+        }
+        return JsonResponse({"error": message}, status=400)
     results = {name: health.CHECKS[name]() for name in names}
     healthy = all(result == "ok" for result in results.values())
+    if not healthy and not _may_see_health_details(request):
+        results = {name: "ok" if result == "ok" else "error" for name, result in results.items()}
     return JsonResponse({"status": "ok" if healthy else "error", **results}, status=200 if healthy else 503)
+
+
+def _may_see_health_details(request: HttpRequest) -> bool:
+    if _metrics_token_matches(request):
+        return True
+    try:
+        return bool(request.user.is_authenticated and request.user.is_staff)
+    except Exception:  # the session lives in the database that may be the very thing that is down
+        logger.warning("health check: could not read the caller's session; answering without details", exc_info=True)
+        return False
 
 
 def _metrics_token_matches(request: HttpRequest) -> bool:

@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "annotation_site.core",
     "annotation_site.projects",
     "annotation_site.schemas",
@@ -66,6 +67,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Pages show text no UTF-8 can carry (from rows an older version stored) as escapes, not a 500.
+    "annotation_site.core.middleware.UnencodableTextMiddleware",
     # Last: a lost database connection in a view becomes 503 + Retry-After, not 500.
     "annotation_site.core.outage.DatabaseOutageMiddleware",
 ]
@@ -212,9 +215,11 @@ STORAGES = {
 # --- Uploads: the admin's multi-file upload; each file's own limit is checked on decode.
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("DATA_UPLOAD_MAX_NUMBER_FILES", 500)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
-# Sent on every response (core/middleware.py); empty turns it off.
+# Sent on every response (core/middleware.py); empty turns it off. script-src 'self': every page's scripts
+# are files of this site (no inline code, no CDN; the API docs from drf-spectacular-sidecar).
 CONTENT_SECURITY_POLICY = env_str(
-    "CONTENT_SECURITY_POLICY", "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
+    "CONTENT_SECURITY_POLICY",
+    "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'; script-src 'self'",
 )
 # Largest multipart request (an upload of photos or a zip); bigger ones get 413 before a byte is read.
 REQUEST_MAX_BYTES = env_int("REQUEST_MAX_BYTES", 1024 * 1024 * 1024)
@@ -234,11 +239,16 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-# Login throttling (annotation_site/core/throttle.py): failures per user name and address, then a lockout.
+# Login throttling (annotation_site/core/throttle.py): failures per user name and address, per user name
+# from any address and per address for any user name, each with its limit (0 turns one off), then a lockout.
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("LOGIN_ACCOUNT_FAILURE_LIMIT", 10)
+LOGIN_ADDRESS_FAILURE_LIMIT = env_int("LOGIN_ADDRESS_FAILURE_LIMIT", 15)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 15 * 60)
-# Behind the reverse proxy the caller's address is the last X-Forwarded-For entry (production turns it on).
-LOGIN_TRUST_X_FORWARDED_FOR = env_bool("LOGIN_TRUST_X_FORWARDED_FOR", False)
+# How many proxies in front of gunicorn append to X-Forwarded-For (docs/deployment.md, "The caller's
+# address"): 0, REMOTE_ADDR only; 1, the sample nginx; 2, a load balancer in front of it. The older
+# LOGIN_TRUST_X_FORWARDED_FOR=1 means 1. Production defaults to 1.
+LOGIN_TRUSTED_PROXIES = env_int("LOGIN_TRUSTED_PROXIES", 1 if env_bool("LOGIN_TRUST_X_FORWARDED_FOR", False) else 0)
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
@@ -255,8 +265,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": [
         "annotation_site.core.parsers.SafeJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        # Forms get the JSON parser's checks too (NUL, half surrogates); their JSON fields use SafeJSONField.
+        "annotation_site.core.parsers.SafeFormParser",
+        "annotation_site.core.parsers.SafeMultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
@@ -266,6 +277,11 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # The API's description is for the platform's own users, not for anonymous visitors.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Swagger UI from our static files (drf-spectacular-sidecar, pinned in requirements.txt), not a CDN's
+    # "latest"; the page's start-up script is a file too (SpectacularSwaggerSplitView), so script-src 'self' holds.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # JSON lines (one object per line with request_id / task_id) unless LOG_FORMAT=plain; plain in debug.

@@ -28,5 +28,6 @@ X_FRAME_OPTIONS = "DENY"
 # Media: Django checks who asks, then hands the file to the proxy's internal location (deploy/nginx.conf);
 # set it empty to have Django stream the bytes itself (no nginx in front).
 MEDIA_X_ACCEL_REDIRECT = env_str("MEDIA_X_ACCEL_REDIRECT", "/protected-media/")
-# The reverse proxy appends the caller's address to X-Forwarded-For; login throttling keys on it.
-LOGIN_TRUST_X_FORWARDED_FOR = env_bool("LOGIN_TRUST_X_FORWARDED_FOR", True)
+# The reverse proxy (deploy/nginx.conf) appends the caller's address to X-Forwarded-For; login throttling
+# keys on it. Behind a load balancer in front of nginx, 2 (docs/deployment.md, "The caller's address").
+LOGIN_TRUSTED_PROXIES = env_int("LOGIN_TRUSTED_PROXIES", 1 if env_bool("LOGIN_TRUST_X_FORWARDED_FOR", True) else 0)

@@ -55,6 +55,11 @@ def test_nginx_sends_a_photo_only_to_those_django_lets_through(project, realqa_s
         assert status == 200 and body == default_storage.open(mine.display.name).read()
         assert headers["content-type"] == "image/jpeg" and "x-accel-redirect" not in headers
         assert headers["cache-control"] == "private, max-age=86400" and headers["x-content-type-options"] == "nosniff"
+        # A photo sent from nginx's internal location keeps the security headers of a page, and no version.
+        _, page_headers, _ = _fetch(proxy.https_port, "/accounts/login/")
+        for name in ("strict-transport-security", "content-security-policy", "x-frame-options", "referrer-policy"):
+            assert headers.get(name) == page_headers[name], name
+        assert headers["server"] == page_headers["server"] == "nginx"
         assert _fetch(proxy.https_port, mine.thumbnail.url, sessions["member"])[0] == 200
 
         assert _fetch(proxy.https_port, theirs.display.url, sessions["member"])[0] == 404  # another project's photo

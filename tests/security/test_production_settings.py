@@ -65,7 +65,7 @@ def test_production_answers_over_https_only_with_secure_cookies_and_headers(tmp_
     assert headers["Referrer-Policy"] == "same-origin"
     assert headers["Cross-Origin-Opener-Policy"] == "same-origin"
     assert headers["Content-Security-Policy"] == (
-        "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'"
+        "frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'; script-src 'self'"
     )
     assert "Secure" in seen["csrf_cookie"] and "SameSite=Lax" in seen["csrf_cookie"]
     assert seen["settings"] == {
