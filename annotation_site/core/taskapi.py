@@ -15,6 +15,8 @@ from rest_framework.exceptions import APIException, NotFound, PermissionDenied, 
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from .parsers import value_problem
+
 MAX_CLIENT_INFO_CHARS = 2000
 
 NOTHING_LEFT = OpenApiResponse(description="Nothing to do now; the X-RealQA-Reason header says why")
@@ -72,6 +74,11 @@ def parse(serializer_class: type[serializers.Serializer], request: Request) -> d
         raise ValidationError({"non_field_errors": ["expected a JSON object"]})
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
+    # Whichever parser read the body, no value goes on that a database cannot hold (NUL, half a surrogate).
+    for name, value in serializer.validated_data.items():
+        problem = value_problem(value, name, 1)
+        if problem:
+            raise ValidationError({name: [problem]})
     return serializer.validated_data
 
 

@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation_site.core.parsers import SafeJSONField
 from annotation_site.core.taskapi import (
     NOTHING_LEFT,
     ImageOut,
@@ -47,13 +48,13 @@ from .services import (
 
 class RegionSubmitIn(SubmitIn):
     # JSON as sent: the service checks it and names every bad entry ("boxes[2].tag": ...).
-    boxes = serializers.JSONField(help_text='[{"box": [x0, y0, x1, y1] (0..1 of the image), "tag": "blur", "note": "..."}]')
-    answers = serializers.JSONField(required=False, default=dict, help_text='Question key to "yes"/"no" or to a box index (null: none).')
+    boxes = SafeJSONField(help_text='[{"box": [x0, y0, x1, y1] (0..1 of the image), "tag": "blur", "note": "..."}]')
+    answers = SafeJSONField(required=False, default=dict, help_text='Question key to "yes"/"no" or to a box index (null: none).')
 
 
 class DescriptionSubmitIn(SubmitIn):
-    brief = serializers.JSONField(help_text='[{"distortion": "noise", "severity": "obvious"}]; [] for no distortion.')
-    detail = serializers.JSONField(required=False, default="", help_text="The detailed answer: free text.")
+    brief = SafeJSONField(help_text='[{"distortion": "noise", "severity": "obvious"}]; [] for no distortion.')
+    detail = SafeJSONField(required=False, default="", help_text="The detailed answer: free text.")
 
 
 class GroundingSkipIn(StrictSerializer):

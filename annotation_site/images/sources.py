@@ -95,7 +95,16 @@ def _zip_sources(path: Path, display: str) -> Iterator[Source | Unusable]:
         yield Unusable(display, f"not a readable zip archive: {exc}")
         return
     for info in sorted(members, key=lambda i: i.filename):
-        parts = Path(info.filename).parts
+        parts = Path(info.filename.replace("\\", "/")).parts
+        if ".." in parts:
+            # Read in place it could do no harm, but a name that climbs out of the archive is never what the
+            # uploader meant: one rejected line says so, as for any other refused file.
+            from django.utils.translation import gettext  # here: the module is imported by worker processes too
+
+            yield Unusable(
+                f"{display}:{info.filename}", gettext("the name in the zip archive climbs out of it (..): not imported")
+            )
+            continue
         if any(_is_hidden(part) for part in parts):
             continue
         yield ZipMemberSource(name=f"{display}:{info.filename}", archive=str(path), member=info.filename)

@@ -189,8 +189,30 @@ def _reading_everything() -> Iterator[None]:
             pass
 
 
+def _lenient_decode(data: bytes) -> str:
+    return data.decode("utf-8", errors="replace")
+
+
+@contextmanager
+def lenient_text() -> Iterator[None]:
+    """On SQLite, text that is not UTF-8 read as U+FFFD instead of failing the whole read: json_extract turns the
+    escape of a lone surrogate (which an older version stored inside JSON) into bytes no UTF-8 decoder takes.
+    PostgreSQL never holds such text."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    previous = raw.text_factory
+    raw.text_factory = _lenient_decode
+    try:
+        yield
+    finally:
+        raw.text_factory = previous
+
+
 def _stream(query) -> Iterator[tuple]:  # type: ignore[no-untyped-def]
-    with _reading_everything():
+    with _reading_everything(), lenient_text():
         yield from query.iterator(chunk_size=CHUNK)
 
 

@@ -42,7 +42,7 @@ from annotation_site.raters.models import Membership
 from annotation_site.schemas.selectors import schema_spec
 from annotation_site.schemas.spec import SchemaSpec
 
-from .builder import CHUNK, _FieldColumn
+from .builder import CHUNK, _FieldColumn, lenient_text
 from .fieldstats import FieldStats, LabelArrays, field_stats
 
 DASHBOARD_RESAMPLES = 200  # a release draws 1,000; 200 keeps a page load cheap and the interval's ends stable to ~0.01
@@ -86,7 +86,8 @@ def project_labels(*, project: Project, spec: SchemaSpec) -> ProjectLabels:
         .order_by("image_id", "rater_id")
         .values_list("image_id", "rater_id", *(KT(f"values__{f.key}") for f in fields))
     )
-    rows = list(query.iterator(chunk_size=CHUNK))
+    with lenient_text():
+        rows = list(query.iterator(chunk_size=CHUNK))
     n = len(rows)
     if not n:
         empty = np.zeros(0, np.int64)

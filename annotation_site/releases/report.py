@@ -206,6 +206,11 @@ def datasheet_write(
     add(f"- Images: {images}.")
     add("- `scores.csv`, `data/<split>.parquet`: one row per image. `ratings.csv`, `ratings.parquet`: one row per label.")
     add(
+        "- CSV files: a text cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage return (which a spreadsheet "
+        "would run as a formula) starts with a single quote (`'`), as OWASP recommends against CSV injection; numbers "
+        "are left as they are, and the Parquet files hold every text exactly as it was typed."
+    )
+    add(
         "- Hugging Face datasets: `load_dataset(\"parquet\", data_files={\"train\": \"data/train.parquet\", ...})`."
     )
     add("- `agreement.json`: alpha, interval, units, raters, pairable values and split-half per field. `raters.csv`.")
@@ -243,4 +248,4 @@ def datasheet_write(
     for note in metadata["notes"]:
         add(f"- {note}")
     add("")
-    path.write_text("\n".join(lines))
+    path.write_text("\n".join(lines), encoding="utf-8", errors="backslashreplace")

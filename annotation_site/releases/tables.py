@@ -1,5 +1,6 @@
 """Tables written twice, as CSV for people and as Parquet for `datasets`/pandas, from the same Arrow data so the two
-never disagree. Arrow's C++ writers do the formatting, which keeps a 150,000-label ratings file well under a
+never disagree (but for the leading quote the CSV puts before text that starts like a formula, see FORMULA_START).
+Arrow's C++ writers do the formatting, which keeps a 150,000-label ratings file well under a
 second."""
 
 from __future__ import annotations
@@ -15,6 +16,36 @@ import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 CSV_OPTIONS = pa_csv.WriteOptions(quoting_style="needed")
+# A text cell a spreadsheet would run as a formula (OWASP's CSV injection list): it gets a leading single quote in
+# the CSV files; the Parquet files keep the text exactly. Numbers are never text here, so -1.5 stays a number.
+FORMULA_START = r"^[=+@\t\r-]"
+
+
+def formula_safe(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """A text column with a single quote before every cell that starts like a formula; any other column as it is.
+    The column keeps its type (a dictionary-encoded one has its dictionary rewritten)."""
+    if isinstance(column, pa.ChunkedArray):
+        return pa.chunked_array([formula_safe(chunk) for chunk in column.chunks], type=column.type)
+    if pa.types.is_dictionary(column.type):
+        return pa.DictionaryArray.from_arrays(column.indices, formula_safe(column.dictionary))
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return column
+    risky = pc.match_substring_regex(column, FORMULA_START)
+    if not pc.any(risky).as_py():
+        return column
+    return pc.if_else(risky, pc.binary_join_element_wise(pa.scalar("'", column.type), column, ""), column)
+
+
+def formula_safe_text(value: object) -> object:
+    """formula_safe for one cell written by Python's csv module: text that starts like a formula gets the quote."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def csv_safe(table: pa.Table) -> pa.Table:
+    """The table with formula_safe applied to each of its text columns, for the CSV only."""
+    return pa.table([formula_safe(table.column(name)) for name in table.column_names], names=table.column_names)
 
 
 def float_column(values: np.ndarray, decimals: int) -> pa.Array:
@@ -33,7 +64,7 @@ def csv_view(table: pa.Table, decimals: dict[str, int]) -> pa.Table:
             # Lists (e.g. text answers) have no CSV form of their own: write them as JSON arrays.
             if pa.types.is_list(column.type):
                 column = pa.array([None if v is None else _json_list(v) for v in column.to_pylist()], type=pa.string())
-            columns.append(column)
+            columns.append(formula_safe(column))
             continue
         values = column.to_numpy(zero_copy_only=False).astype(np.float64)
         missing = np.isnan(values)
@@ -100,7 +131,7 @@ class StreamingTable:
         while (table := self._queue.get()) is not None:
             if self._error is None:
                 try:
-                    self._csv.write_table(table)
+                    self._csv.write_table(csv_safe(table))
                     self._parquet.write_table(table)
                 except BaseException as exc:  # handed to the caller on its next write or close
                     self._error = exc

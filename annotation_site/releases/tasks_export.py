@@ -53,6 +53,8 @@ from annotation_site.raters.models import RaterProfile
 from annotation_site.raters.services import rater_profile_ensure
 from annotation_site.statistics.pairs import LEVEL_PREFERENCE, training_pairs
 
+from .tables import formula_safe_text
+
 # Compare2Score training pairs drawn per rated image of a split (all ordered pairs when a split has fewer).
 TRAINING_PAIRS_PER_IMAGE = 10
 IOU_THRESHOLD = 0.5
@@ -81,14 +83,22 @@ def _ensure_pseudonyms(rater_ids: set[int]) -> None:
         rater_profile_ensure(user=user)
 
 
+_LINE_BREAK_ESCAPES = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
+
+# Text that has no UTF-8 form (half a surrogate pair, stored by an older version) is written as its JSON escape
+# (\ud800), which says exactly what is stored, instead of failing the release.
 def _write_json(path: Path, document: object) -> None:
-    path.write_text(json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+    text = json.dumps(document, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+    path.write_text(text, encoding="utf-8", errors="backslashreplace")
 
 
 def _write_jsonl(path: Path, rows: Sequence[dict]) -> None:
-    with open(path, "w", encoding="utf-8") as handle:
+    with open(path, "w", encoding="utf-8", errors="backslashreplace") as handle:
         for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n")
+            # One line per row for any reader: the line breaks JSON leaves raw in text are written as escapes.
+            line = json.dumps(row, ensure_ascii=False, allow_nan=False).translate(_LINE_BREAK_ESCAPES)
+            handle.write(line + "\n")
 
 
 def _round(value: float) -> str:
@@ -123,9 +133,9 @@ def _comparisons(
             out.writerow(["image_a", "image_b", "level", "preference_b", "rater", "split_a", "split_b"])
             for first, second, level, rater in kept:
                 preference = f"{LEVEL_PREFERENCE[level]:g}"
-                out.writerow(
-                    [file_of[first], file_of[second], level, preference, names[rater], split_of[first], split_of[second]]
-                )
+                text = [file_of[first], file_of[second], level, names[rater], split_of[first], split_of[second]]
+                a, b, level_text, rater_text, split_a, split_b = (formula_safe_text(cell) for cell in text)
+                out.writerow([a, b, level_text, preference, rater_text, split_a, split_b])
         written.append("comparisons/pairs.csv")
         summary["raters"] = len(names)
         summary["images"] = len({r[0] for r in kept} | {r[1] for r in kept})
@@ -137,8 +147,9 @@ def _comparisons(
             out.writerow(["image", "score", "ci_low", "ci_high", "n_comparisons", "unit", "split"])
             for row in scale_rows:
                 out.writerow(
-                    [file_of[row.image_id], _round(row.score), _round(row.ci_low), _round(row.ci_high),
-                     row.n_comparisons, fit.unit, split_of[row.image_id]]
+                    [formula_safe_text(file_of[row.image_id]), _round(row.score), _round(row.ci_low),
+                     _round(row.ci_high), row.n_comparisons, formula_safe_text(fit.unit),
+                     formula_safe_text(split_of[row.image_id])]
                 )
         written.append("comparisons/scale.csv")
         summary["scale"] = {

@@ -13,6 +13,8 @@ from tests.conftest import api_client_for
 from tests.security.test_authorization_matrix import matrix_for
 from tests.security.world import World, build_world
 
+from .encodings import FORM_ENCODINGS, send_form
+
 pytestmark = pytest.mark.django_db
 
 HOSTILE_BODIES: list[tuple[str, str]] = [
@@ -59,6 +61,33 @@ def test_hostile_bodies_get_4xx_from_every_api_endpoint_and_store_nothing(world)
     for path in paths:
         for name, body in HOSTILE_BODIES:
             response = client.generic("POST", path, body, content_type="application/json")
+            if not 400 <= response.status_code < 500:
+                wrong.append(f"{name} -> POST {path}: {response.status_code} {response.content[:200]!r}")
+    assert wrong == []
+    assert _row_counts() == before
+
+
+def _as_form(body: str) -> dict[str, str]:
+    """A hostile JSON body as a form: each top-level value as text (JSON text unless a string); a body that is
+    not a JSON object goes whole into the JSON fields."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        return {"labels": body, "boxes": body, "brief": body, "reason": body}
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in data.items()}
+
+
+@pytest.mark.parametrize("encoding", FORM_ENCODINGS)
+def test_hostile_bodies_as_forms_get_4xx_from_every_api_endpoint_and_store_nothing(world, encoding):
+    client = api_client_for(world.users["rater"])
+    paths = _api_posts(world)
+    before = _row_counts()
+    wrong: list[str] = []
+    for path in paths:
+        for name, body in HOSTILE_BODIES:
+            response = send_form(client, path, _as_form(body), encoding)
             if not 400 <= response.status_code < 500:
                 wrong.append(f"{name} -> POST {path}: {response.status_code} {response.content[:200]!r}")
     assert wrong == []

@@ -133,12 +133,26 @@ def test_a_zip_with_climbing_member_names_is_read_in_place_and_never_unpacked_ou
 
     output = _import(archive)
 
-    # A ".." member is skipped like Finder litter (dot-names); the absolute one is read from the archive.
-    assert "1 imported" in output.splitlines()[-1]
+    # The ".." member gets its rejected line with the reason; the absolute one is read from the archive.
+    assert "1 imported" in output.splitlines()[-1] and "1 rejected" in output.splitlines()[-1]
+    [line] = [line for line in output.splitlines() if line.startswith("rejected")]
+    assert "tricky.zip:../../../../tmp/evil-traversal.jpg" in line and "climbs out of it (..)" in line
     assert not Path("/tmp/evil-traversal.jpg").exists() and not Path("/etc/cron.d/evil.png").exists()
     [image] = project.images.all()
     assert image.original_name.endswith("tricky.zip:/etc/cron.d/evil.png")
     assert image.original.name.startswith("images/originals/")
+
+
+def test_a_zip_with_climbing_member_names_uploaded_in_the_admin_gets_one_rejected_line_for_it(admin_client, project):
+    url = reverse("admin:projects_project_upload", args=[project.pk])
+    upload = SimpleUploadedFile("tricky.zip", zip_with_traversal_names(), content_type="application/zip")
+
+    response = admin_client.post(url, {"files": [upload]})
+
+    page = response.content.decode()
+    assert response.status_code == 200 and "1 imported" in page and "1 rejected" in page
+    assert "evil-traversal.jpg" in page and "climbs out of it (..)" in page
+    assert project.images.count() == 1
 
 
 @override_settings(IMAGES_MAX_BYTES=2 * 1024 * 1024)
