@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from annotation_site.core.staffpages import permission_refused_message
 from annotation_site.core.taskapi import (
     NOTHING_LEFT,
     ImageOut,
@@ -153,10 +154,12 @@ class SkipPairView(APIView):
 
 
 class ScaleView(APIView):
-    @extend_schema(responses=PairScaleOut, summary="The scale inferred from the comparisons (staff only)")
+    @extend_schema(responses=PairScaleOut, summary="The scale inferred from the comparisons (staff with projects.view_project)")
     def get(self, request: Request, slug: str) -> Response:
         if not request.user.is_staff:
             raise PermissionDenied("staff only")
+        if not request.user.has_perm("projects.view_project"):  # as the staff page of the scale
+            raise PermissionDenied(permission_refused_message("projects.view_project"))
         project = get_object_or_404(Project, slug=slug)
         fit = comparison_scale_fit(project=project)
         return Response(

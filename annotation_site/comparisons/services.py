@@ -29,7 +29,7 @@ from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
 from annotation_site.images.models import Image
-from annotation_site.labeling.assignments import ProjectClosed, membership_ensure
+from annotation_site.labeling.assignments import ProjectClosed, membership_ensure, membership_may_still_work
 from annotation_site.projects.models import Project
 from annotation_site.raters.models import Membership
 from annotation_site.statistics.pairs import (
@@ -428,6 +428,10 @@ def _submit(
                 return stored, False, project
         if assignment.status in (PairAssignment.Status.SUBMITTED, PairAssignment.Status.SKIPPED):
             raise LeaseClosed(f"pair assignment #{assignment_id} was already {assignment.status}")
+        try:  # excluded, no longer a member, or the project closed since the lease
+            membership_may_still_work(project=project, rater=rater)
+        except ProjectClosed as exc:
+            raise TaskClosed(str(exc)) from None
         pair = assignment.pair
         if assignment.status == PairAssignment.Status.EXPIRED:
             # A late answer is still welcome while the pair has room for it.

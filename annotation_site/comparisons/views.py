@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
+from annotation_site.core.staffpages import staff_permission_required
 from annotation_site.images.models import Image
 from annotation_site.projects.models import Project
 from annotation_site.projects.selectors import project_hidden_from
@@ -44,7 +44,7 @@ def compare_page(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "comparisons/compare.html", {"project": project, "config": config})
 
 
-@staff_member_required
+@staff_permission_required("projects.view_project")
 @require_safe
 def scale_page(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_object_or_404(Project, slug=slug)

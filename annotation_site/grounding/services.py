@@ -21,7 +21,7 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from annotation_site.images.models import Image
-from annotation_site.labeling.assignments import ProjectClosed, membership_ensure
+from annotation_site.labeling.assignments import ProjectClosed, membership_ensure, membership_may_still_work
 from annotation_site.projects.models import Project
 from annotation_site.raters.models import Membership
 
@@ -397,6 +397,10 @@ def _submit(
                     return SubmitResult(stored, False, _next_quietly(lease.project, rater, kind))
             if lease.status != GroundingLease.Status.LEASED:
                 raise LeaseClosed(f"lease #{lease_id} was already {lease.status}")
+            try:  # excluded, no longer a member, or the project closed since the lease
+                membership_may_still_work(project=lease.project, rater=rater)
+            except ProjectClosed as exc:
+                raise TaskClosed(str(exc)) from None
             setup = setup_enabled(project=lease.project, kind=kind)
             if setup is None:
                 raise TaskClosed(f"project {lease.project.slug!r} has no {kind} task")

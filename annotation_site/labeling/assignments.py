@@ -18,6 +18,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from annotation_site.images.models import GoldAnswer, Image
 from annotation_site.projects.models import Project
@@ -66,8 +67,12 @@ class SubmitResult:
 
 
 # Active memberships seen lately, per process: an active rater's every label would otherwise re-read a
-# row that almost never changes. Exclusion clears the entry in its own process and is seen by the
-# others within ACTIVE_MEMBERSHIP_SECONDS (its labels leave the statistics at once either way).
+# row that almost never changes. Any save or delete of a membership (an exclusion, the admin) clears the
+# entry in its own process (labeling/apps.py); the other processes see it within ACTIVE_MEMBERSHIP_SECONDS. That
+# window is accepted for submits too (membership_may_still_work): a label an excluded rater sends in it is
+# stored but left out of every statistic and release like all their labels, and one sent just after a
+# membership was deleted counts no more than the labels they gave before it; it only bounds how long a
+# rater already at work goes on.
 ACTIVE_MEMBERSHIP_SECONDS = 5.0
 _active_members: dict[tuple[int, int], float] = {}
 
@@ -79,6 +84,30 @@ def membership_forget(*, project_id: int, rater_id: int) -> None:
 def _known_active(project: Project, rater: AbstractBaseUser) -> bool:
     seen = _active_members.get((project.pk, rater.pk))
     return seen is not None and time.monotonic() - seen < ACTIVE_MEMBERSHIP_SECONDS
+
+
+def membership_may_still_work(*, project: Project, rater: AbstractBaseUser) -> None:
+    """Raise ProjectClosed when the rater may no longer answer a lease of the project handed out earlier: the
+    project was deactivated, or their membership was deleted, failed or excluded since. Every task's submit asks
+    (it never joins the rater to the project). Free for an active rater seen lately (the project is the one the
+    submit loaded with its lease), else one indexed read."""
+    names = {"project": project.slug}
+    if not project.is_active:
+        raise ProjectClosed(gettext("project %(project)s is closed: this answer was not stored") % names)
+    if _known_active(project, rater):
+        return
+    status = Membership.objects.filter(project=project, rater=rater).values_list("status", flat=True).first()
+    if status is None:
+        why = gettext("you are no longer a member of project %(project)s: this answer was not stored")
+    elif status == Membership.Status.EXCLUDED:
+        why = gettext("you were excluded from project %(project)s: this answer was not stored")
+    elif status == Membership.Status.FAILED:
+        why = gettext("you did not pass the qualification round of project %(project)s: this answer was not stored")
+    else:
+        if status == Membership.Status.ACTIVE:
+            _active_members[(project.pk, rater.pk)] = time.monotonic()
+        return
+    raise ProjectClosed(why % names)
 
 
 def membership_ensure(*, project: Project, rater: AbstractBaseUser) -> Membership:
@@ -434,6 +463,7 @@ def _submit(
                 return SubmitResult(stored, False, None, _next_after_submit(project, rater, assignment.schema_version))
         if assignment.status in (Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED):
             raise AssignmentClosed(f"assignment #{assignment_id} was already {assignment.status}")
+        membership_may_still_work(project=project, rater=rater)  # excluded, deleted or closed since the lease
         if assignment.status == Assignment.Status.EXPIRED and assignment.kind == Assignment.Kind.REGULAR:
             # A late answer is still welcome while the image has room for it.
             reclaimed = (

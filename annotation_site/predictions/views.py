@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.defaultfilters import pluralize
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
+from annotation_site.core.staffpages import staff_permission_required
 from annotation_site.core.tasks import enqueue
 from annotation_site.projects.models import Project
 
@@ -76,11 +76,14 @@ def _model_comparisons(project: Project) -> tuple[list[dict], list[dict]]:
     return models, table
 
 
-@staff_member_required
+@staff_permission_required("projects.view_project", POST="projects.change_project")
 @require_http_methods(["GET", "HEAD", "POST"])
 def model_page(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_object_or_404(Project.objects.select_related("current_schema"), slug=slug)
     form = ModelSettingsForm(request.POST or None, instance=project)
+    if not request.user.has_perm("projects.change_project"):  # shown, not changed (a POST was refused already)
+        for field in form.fields.values():
+            field.disabled = True
     if request.method == "POST":
         if form.is_valid():
             form.save()
@@ -105,7 +108,7 @@ def model_page(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-@staff_member_required
+@staff_permission_required("projects.change_project")
 @require_POST
 def model_retrain(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_object_or_404(Project, slug=slug)

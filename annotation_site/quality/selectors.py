@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import numpy as np
-from django.db.models import Avg, Count, Q, QuerySet
+from django.db.models import Avg, Count, F, Q, QuerySet
 from django.utils import timezone
 
 from annotation_site.labeling.assignments import start_of_day
@@ -76,9 +77,7 @@ def project_rater_quality(*, project: Project) -> list[RaterQuality]:
             rows[entry["rater_id"]].gold_answers = entry["n"]
             rows[entry["rater_id"]].gold_accuracy = entry["accuracy"]
     regular = Annotation.objects.filter(project=project, image__is_gold=False, assignment__kind=Assignment.Kind.REGULAR)
-    timing = regular.values("rater_id").annotate(
-        n=Count("id"), fast=Count("id", filter=Q(seconds_spent__lt=FAST_SECONDS))
-    )
+    timing = regular.values("rater_id").annotate(n=Count("id"), fast=Count("id", filter=_fast_label()))
     for entry in timing:
         if entry["rater_id"] in rows:
             rows[entry["rater_id"]].labels = entry["n"]
@@ -90,6 +89,18 @@ def project_rater_quality(*, project: Project) -> list[RaterQuality]:
     for row in rows.values():
         _flag(row, fields)
     return sorted(rows.values(), key=lambda r: (-len(r.flags), r.username))
+
+
+def _fast_label() -> Q:
+    """A label given in under FAST_SECONDS: the shorter of the time the client reported and the server's, from
+    handing out the lease to the submit. The client alone would be believed whatever it claims or if it sends
+    nothing; the server's time is never shorter than the rater's look (the page prefetches the next lease, which
+    only lengthens it). Imported labels have only the time they came with."""
+    server_fast = Q(
+        source=Annotation.Source.PLATFORM,
+        assignment__finished_at__lt=F("assignment__created_at") + timedelta(seconds=FAST_SECONDS),
+    )
+    return Q(seconds_spent__lt=FAST_SECONDS) | server_fast
 
 
 def _score_figures(project: Project, fields: list, rows: dict[int, RaterQuality]) -> None:

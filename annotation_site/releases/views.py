@@ -3,12 +3,12 @@ from __future__ import annotations
 import os
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from annotation_site.core.staffpages import staff_permission_required
 from annotation_site.core.storedfiles import stored_file_response
 from annotation_site.projects.models import Project
 from annotation_site.quality.selectors import annotations_for_statistics
@@ -25,7 +25,7 @@ from .dashboard_plots import bars_svg, histogram_svg
 from .models import Release
 
 
-@staff_member_required
+@staff_permission_required("projects.view_project")
 @require_http_methods(["GET", "HEAD"])
 def dashboard_page(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_object_or_404(Project.objects.select_related("current_schema"), slug=slug)
@@ -57,7 +57,7 @@ def dashboard_page(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
-@staff_member_required
+@staff_permission_required("projects.view_project")  # recomputes figures; changes no data
 @require_POST
 def dashboard_recompute(request: HttpRequest, slug: str) -> HttpResponse:
     project = get_object_or_404(Project.objects.select_related("current_schema"), slug=slug)
@@ -72,7 +72,7 @@ def dashboard_recompute(request: HttpRequest, slug: str) -> HttpResponse:
     return redirect("project-dashboard", slug=project.slug)
 
 
-@staff_member_required
+@staff_permission_required("projects.view_project")
 @require_safe
 def dashboard_job(request: HttpRequest, slug: str) -> JsonResponse:
     """The dashboard job in progress, for the page's progress bar; "idle" once there is none."""
@@ -83,7 +83,7 @@ def dashboard_job(request: HttpRequest, slug: str) -> JsonResponse:
     return JsonResponse({"status": job.status, "percent": job.percent, "message": job.message})
 
 
-@staff_member_required
+@staff_permission_required("releases.view_release")
 @require_safe
 def release_download(request: HttpRequest, pk: int) -> HttpResponse:
     """A done release's zip, from the media storage: the object store's signed URL, nginx's internal location in

@@ -1,6 +1,8 @@
 """The authorization matrix: for EVERY URL pattern the project serves, what an anonymous visitor, a
-rater, a staff member without permissions and a superuser get. A pattern without a row fails the test,
-saying which row to add; so does a row whose answer changed.
+rater, an outsider (a rater who joined no project), a staff member without permissions, a project manager
+(staff in the group "Project manager") and a superuser get. A pattern without a row fails the test, saying
+which row to add; so does a row whose answer changed. A row names the outsider's answer where it differs
+from the rater's, and the project manager's where it differs from that of staff without permissions.
 
 Words: "login" / "admin-login" = a redirect to that login page, "302" = any other redirect, else the
 status code. Paths are filled from the world (tests/security/world.py): `slug` is the open project,
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 import pytest
 from django.contrib import admin
 
+from annotation_site.raters.models import Membership
 from tests.annotation_site.labels import REALQA_LABELS
 
 from .world import ROLES, World, build_world, fill, outcome, url_patterns
@@ -34,16 +37,24 @@ class Row:
     data: dict | None = None
     values: dict = field(default_factory=dict)  # path parameters other than the defaults; a callable takes the world
     why: str = ""
+    outsider: str | None = None  # None: as the rater
+    manager: str | None = None  # None: as staff without permissions
 
     def expected(self, role: str) -> str:
-        return getattr(self, role)
+        answer = getattr(self, role)
+        if answer is None:
+            return getattr(self, {"outsider": "rater", "manager": "staff"}[role])
+        return answer
 
 
 CLOSED = {"slug": "closed-project-x9"}
 # The admin's app index pattern lists every app in the admin; it is one row whatever apps there are.
 APP_INDEX = "admin/<app index>/"
 _APP_INDEX_PATTERN = re.compile(r"admin/\^\(\?P<app_label>[\w|]+\)/\$")
-STAFF_PAGE = ("admin-login", "admin-login", "200", "200")  # staff_member_required pages
+# Staff pages (core/staffpages.py): the admin's login for anyone not staff, 403 and the missing permission for
+# staff without it; the project manager holds every permission they ask for.
+STAFF_PAGE = ("admin-login", "admin-login", "403", "200")
+MANAGER = {"manager": "200"}
 API_LABELS = {"labels": REALQA_LABELS, "idempotency_key": "matrix"}
 
 MATRIX: dict[str, list[Row]] = {
@@ -64,23 +75,40 @@ MATRIX: dict[str, list[Row]] = {
         Row("GET", "login", "404", "404", "404", why="the description task is off in this project"),
         Row("GET", "login", "404", "404", "404", values=CLOSED),
     ],
-    "staff/projects/<slug:slug>/raters/": [Row("GET", *STAFF_PAGE), Row("GET", *STAFF_PAGE, values=CLOSED)],
+    "staff/projects/<slug:slug>/raters/": [
+        Row("GET", *STAFF_PAGE, **MANAGER, why="raters.view_membership"),
+        Row("GET", *STAFF_PAGE, **MANAGER, values=CLOSED),
+    ],
     "staff/projects/<slug:slug>/raters/<int:rater_id>/exclusion": [
-        Row("POST", "admin-login", "admin-login", "302", "302", data={"action": "reinstate"}),
-        Row("GET", "admin-login", "admin-login", "405", "405"),
+        Row("POST", "admin-login", "admin-login", "403", "302", manager="302", data={"action": "reinstate"},
+            why="raters.change_membership"),
+        Row("GET", "admin-login", "admin-login", "403", "405", manager="405", why="the permission is asked first"),
     ],
-    "staff/projects/<slug:slug>/model/": [Row("GET", *STAFF_PAGE)],
-    "staff/projects/<slug:slug>/dashboard/": [Row("GET", *STAFF_PAGE), Row("GET", *STAFF_PAGE, values=CLOSED)],
+    "staff/projects/<slug:slug>/model/": [
+        Row("GET", *STAFF_PAGE, **MANAGER, why="projects.view_project"),
+        Row("POST", "admin-login", "admin-login", "403", "200", manager="200", data={"priority_strategy": "no-such"},
+            why="saving the settings needs projects.change_project; a bad value shows the form again"),
+    ],
+    "staff/projects/<slug:slug>/dashboard/": [
+        Row("GET", *STAFF_PAGE, **MANAGER, why="projects.view_project"),
+        Row("GET", *STAFF_PAGE, **MANAGER, values=CLOSED),
+    ],
     "staff/projects/<slug:slug>/dashboard/recompute": [
-        Row("POST", "admin-login", "admin-login", "302", "302", why="back to the dashboard (see the CSRF test)"),
-        Row("GET", "admin-login", "admin-login", "405", "405"),
+        Row("POST", "admin-login", "admin-login", "403", "302", manager="302",
+            why="projects.view_project; back to the dashboard (see the CSRF test)"),
+        Row("GET", "admin-login", "admin-login", "403", "405", manager="405"),
     ],
-    "staff/projects/<slug:slug>/dashboard/job": [Row("GET", *STAFF_PAGE, why="the dashboard's progress bar (JSON)")],
+    "staff/projects/<slug:slug>/dashboard/job": [
+        Row("GET", *STAFF_PAGE, **MANAGER, why="the dashboard's progress bar (JSON)"),
+    ],
     "staff/releases/<int:pk>/download": [
-        Row("GET", "admin-login", "admin-login", "404", "404", why="no release here; a done one's zip: tests/annotation_site/releases")
+        Row("GET", "admin-login", "admin-login", "403", "200", manager="200", values={"pk": lambda world: world.release.pk},
+            why="releases.view_release: the done release's zip"),
+        Row("GET", "admin-login", "admin-login", "403", "404", manager="404", values={"pk": 999_999}, why="no such release"),
     ],
     "staff/projects/<slug:slug>/model/retrain": [
-        Row("GET", "admin-login", "admin-login", "405", "405", why="a POST from the model page (see the CSRF test)"),
+        Row("GET", "admin-login", "admin-login", "403", "405", manager="405",
+            why="projects.change_project; a POST from the model page (see the CSRF test)"),
     ],
     # The rater API: token or session; another rater's lease is "not yours", exactly like a missing one.
     "api/v1/projects/<slug:slug>/next": [
@@ -115,12 +143,17 @@ MATRIX: dict[str, list[Row]] = {
         Row("GET", "login", "404", "404", "404", why="comparisons are off in this project"),
         Row("GET", "login", "404", "404", "404", values=CLOSED),
     ],
-    "staff/projects/<slug:slug>/comparisons/": [Row("GET", *STAFF_PAGE), Row("GET", *STAFF_PAGE, values=CLOSED)],
+    "staff/projects/<slug:slug>/comparisons/": [
+        Row("GET", *STAFF_PAGE, **MANAGER, why="projects.view_project"),
+        Row("GET", *STAFF_PAGE, **MANAGER, values=CLOSED),
+    ],
     "api/v1/projects/<slug:slug>/compare/next": [
         Row("POST", "401", "403", "403", "403", data={}, why="comparisons are off: refused with the reason"),
         Row("POST", "401", "404", "404", "404", data={}, values=CLOSED),
     ],
-    "api/v1/projects/<slug:slug>/compare/scale": [Row("GET", "401", "403", "200", "200", why="staff only")],
+    "api/v1/projects/<slug:slug>/compare/scale": [
+        Row("GET", "401", "403", "403", "200", manager="200", why="staff with projects.view_project, as its page"),
+    ],
     "api/v1/pair-assignments/<int:assignment_id>/submit": [
         Row("POST", "401", "404", "404", "404", data={"level": "better"}, values={"assignment_id": 999_999}),
     ],
@@ -139,13 +172,18 @@ MATRIX: dict[str, list[Row]] = {
     "admin/jsi18n/": [Row("GET", "admin-login", "admin-login", "200", "200")],
     "admin/r/<path:content_type_id>/<path:object_id>/": [Row("GET", "admin-login", "admin-login", "404", "404")],
     "admin/auth/user/<id>/password/": [Row("GET", "admin-login", "admin-login", "403", "200")],
-    "admin/projects/project/<int:pk>/upload/": [Row("GET", "admin-login", "admin-login", "403", "200")],
-    "admin/releases/release/progress/": [Row("GET", "admin-login", "admin-login", "403", "200")],
+    "admin/projects/project/<int:pk>/upload/": [
+        Row("GET", "admin-login", "admin-login", "403", "200", manager="200", why="projects.change_project"),
+    ],
+    "admin/releases/release/progress/": [
+        Row("GET", "admin-login", "admin-login", "403", "200", manager="200", why="releases.view_release"),
+    ],
     APP_INDEX: [Row("GET", "admin-login", "admin-login", "404", "200", why="staff without permissions: no such app")],
     "admin/(?P<url>.*)$": [Row("GET", "admin-login", "admin-login", "404", "404", why="unknown admin pages hide behind the login")],
     # Photos: the raters of their project and staff; everyone else, signed in or not, gets 404 like a missing file.
     "media/<path:name>": [
-        Row("GET", "404", "200", "200", "200", why="an image of the open project, where the rater labels"),
+        Row("GET", "404", "200", "200", "200", outsider="404",
+            why="an image of the open project, where the rater labels and the outsider never joined"),
         Row("GET", "404", "404", "200", "200", values={"name": lambda world: world.closed_images[0].thumbnail.name},
             why="an image of a project the rater is not in: content-addressed names are not secrets"),
         Row("GET", "404", "404", "404", "404", values={"name": "models/open-project/cpu-multihead-1/config.json"},
@@ -182,20 +220,33 @@ ADMIN_MODELS: dict[str, set[str]] = {
 _ADMIN_MODEL_URL = re.compile(r"admin/(?P<model>\w+/\w+)/(?P<view>add/|<path:object_id>/(?:history/|delete/|change/)?)?")
 
 
+# What the group "Project manager" may do in the admin (its permissions, migration raters 0002); nothing elsewhere.
+MANAGER_MAY: dict[str, set[str]] = {
+    "projects/project": {"view", "change"},
+    "raters/membership": {"view", "change"},
+    "releases/release": {"view"},
+}
+
+
 def _admin_model_rows(model: str, object_exists: bool) -> dict[str, Row]:
     refused = ADMIN_MODELS[model]
+    may = MANAGER_MAY.get(model, set())
     found = "200" if object_exists else "302"  # a missing object sends the admin back to the index
 
-    def row(staff: str, admin_gets: str) -> Row:
-        return Row("GET", "admin-login", "admin-login", staff, admin_gets)
+    def row(staff: str, admin_gets: str, manager: str) -> Row:
+        return Row("GET", "admin-login", "admin-login", staff, admin_gets, manager=manager)
 
+    def manager_gets(action: str, answer: str) -> str:
+        return answer if action in may and action not in refused else "403"
+
+    viewer = "view" if may else "none"  # the change permission implies the view one
     return {
-        "": row("403", "200"),
-        "add/": row("403", "403" if "add" in refused else "200"),
-        "<path:object_id>/history/": row("403" if object_exists else "302", found),
-        "<path:object_id>/delete/": row("403", "403" if "delete" in refused else found),
-        "<path:object_id>/change/": row("403", found),
-        "<path:object_id>/": row("302", "302"),
+        "": row("403", "200", manager_gets(viewer, "200")),
+        "add/": row("403", "403" if "add" in refused else "200", manager_gets("add", "200")),
+        "<path:object_id>/history/": row("403" if object_exists else "302", found, manager_gets(viewer, found) if object_exists else "302"),
+        "<path:object_id>/delete/": row("403", "403" if "delete" in refused else found, manager_gets("delete", found)),
+        "<path:object_id>/change/": row("403", found, manager_gets(viewer, found)),
+        "<path:object_id>/": row("302", "302", "302"),
     }
 
 
@@ -274,6 +325,8 @@ def test_every_url_pattern_has_a_row_and_every_role_gets_what_the_row_says(world
     for pattern, path, row in matrix_for(world):
         for role in ROLES:
             got = outcome(send(clients[role], row, path))
+            if role == "outsider":  # asking for work joins an open project: the outsider stays one for every row
+                Membership.objects.filter(rater=world.users["outsider"]).delete()
             if got != row.expected(role):
                 wrong.append(f"{row.method} {path} ({pattern}) as {role}: expected {row.expected(role)}, got {got}")
     assert not wrong, "answers that differ from the authorization matrix:\n" + "\n".join(wrong)

@@ -31,7 +31,7 @@ def test_every_url_refuses_a_session_post_without_the_csrf_token(world):
     """Signed in as each role, a POST without the token is refused before any view runs."""
     paths = sorted({path for _, path, _ in matrix_for(world)})
     accepted: list[str] = []
-    for role in ("rater", "staff", "admin"):
+    for role in ROLES[1:]:
         client = world.client(role, enforce_csrf_checks=True)
         for path in paths:
             form = client.post(path, {"action": "exclude", "files": ""})
@@ -75,7 +75,7 @@ def test_the_labeling_page_hands_its_script_the_token_that_the_rater_api_then_re
 
 
 def test_staff_forms_work_with_their_token(world):
-    staff = world.client("staff", enforce_csrf_checks=True)
+    staff = world.client("manager", enforce_csrf_checks=True)
     page = staff.get(f"/staff/projects/{world.open_project.slug}/raters/").content.decode()
     response = staff.post(
         f"/staff/projects/{world.open_project.slug}/raters/{world.other.pk}/exclusion",
@@ -97,4 +97,4 @@ def test_a_script_with_an_api_token_needs_no_csrf_token(world):
 
 
 def test_the_roles_cover_every_signed_in_kind_of_user():
-    assert ROLES == ("anonymous", "rater", "staff", "admin")
+    assert ROLES == ("anonymous", "rater", "outsider", "staff", "manager", "admin")

@@ -1,6 +1,8 @@
-"""A small world for the security tests: an open and a closed project, a rater of the open one, another rater
-with a label and a lease, a staff member without permissions, a superuser, and model guesses that raters must
-not see (pre-annotation is off). Strings marked SECRET must never reach the rater."""
+"""A small world for the security tests: an open and a closed project, a rater of the open one, an outsider (a
+rater who joined no project), another rater with a label and a lease, a staff member without permissions, a
+project manager (staff in the group "Project manager" that migration raters 0002 makes), a superuser, a done
+release with its zip, and model guesses that raters must not see (pre-annotation is off). Strings marked SECRET
+must never reach the rater."""
 
 from __future__ import annotations
 
@@ -9,13 +11,18 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from annotation_site.core.staffpages import PROJECT_MANAGER_GROUP, PROJECT_MANAGER_PERMISSIONS
 from annotation_site.labeling.assignments import assignment_next, assignment_submit, membership_ensure
 from annotation_site.predictions.services import prediction_store
 from annotation_site.projects.services import project_create
 from annotation_site.raters.services import rater_create
+from annotation_site.releases.models import Release
 from tests.annotation_site.labels import REALQA_LABELS
 from tests.conftest import make_images
 
@@ -24,7 +31,9 @@ SECRET_LABEL_TEXT = "SECRET-label-of-bob-7f1c"
 SECRET_REASON_TEXT = "SECRET-reason-of-bob-2b9e"
 SECRET_MODEL_VERSION = "SECRET-model-v9"
 SECRET_PROJECT_NAME = "SECRET closed project"
-ROLES = ("anonymous", "rater", "staff", "admin")
+# "outsider": a rater who joined no project (the matrix takes back any membership a request of theirs made);
+# "staff": staff without permissions; "manager": staff in the group "Project manager"; "admin": a superuser.
+ROLES = ("anonymous", "rater", "outsider", "staff", "manager", "admin")
 
 
 @dataclass
@@ -37,6 +46,7 @@ class World:
     other_annotation: object
     images: list = field(default_factory=list)
     closed_images: list = field(default_factory=list)  # of the closed project, where the rater is not a member
+    release: object = None  # a done release of the open project, with its zip in the media storage
 
     def client(self, role: str, **options: object) -> Client:
         client = Client(**options)
@@ -75,9 +85,12 @@ def build_world(realqa_schema: dict) -> World:
     User = get_user_model()
     users = {
         "rater": rater_create(username="rater-alice", password=PASSWORD, email="alice@example.org"),
+        "outsider": rater_create(username="rater-frank", password=PASSWORD, email="frank@example.org"),
         "staff": rater_create(username="staff-carol", password=PASSWORD, email="carol@example.org", is_staff=True),
+        "manager": rater_create(username="manager-erin", password=PASSWORD, email="erin@example.org", is_staff=True),
         "admin": User.objects.create_superuser("admin-dave", "dave@example.org", PASSWORD),
     }
+    users["manager"].groups.add(Group.objects.get(name=PROJECT_MANAGER_GROUP))
     other = rater_create(username="rater-bob-x7", password=PASSWORD, email="bob-x7@example.org")
     membership_ensure(project=open_project, rater=users["rater"])  # the rater labels in the open project
 
@@ -91,7 +104,20 @@ def build_world(realqa_schema: dict) -> World:
     other_lease = result.next
     for image in images:
         prediction_store(image=image, model_version=SECRET_MODEL_VERSION, values={"quality": 4.25})
-    return World(open_project, closed, users, other, other_lease, result.annotation, images, closed_images)
+    archive = default_storage.save("releases/open-project-v1.zip", ContentFile(b"PK\x05\x06" + bytes(18)))  # an empty zip
+    release = Release.objects.create(
+        project=open_project, version=1, schema_version=open_project.current_schema, status=Release.Status.DONE,
+        output_dir="unused", archive=archive,
+    )
+    return World(open_project, closed, users, other, other_lease, result.annotation, images, closed_images, release)
+
+
+def grant_permissions(user, *permissions: str) -> None:  # type: ignore[no-untyped-def]
+    """Give a user permissions ("app_label.codename") directly; by default those of a project manager. For tests
+    whose database is emptied between tests (transactional ones), where the migration's group is gone."""
+    for name in permissions or PROJECT_MANAGER_PERMISSIONS:
+        app_label, codename = name.split(".")
+        user.user_permissions.add(Permission.objects.get(content_type__app_label=app_label, codename=codename))
 
 
 def url_patterns() -> Iterator[tuple[str, URLPattern]]:

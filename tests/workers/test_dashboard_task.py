@@ -13,6 +13,7 @@ import pytest
 from annotation_site.jobs.models import Job
 from annotation_site.releases.dashboard import DASHBOARD_TASK
 from tests.annotation_site.releases.helpers import label, small_project
+from tests.security.world import grant_permissions
 from tests.workers.conftest import start_worker, stop_worker
 from workers.celery import app
 
@@ -21,7 +22,9 @@ URL = "/staff/projects/{}/dashboard/"
 
 @pytest.fixture
 def staff(django_user_model):  # type: ignore[no-untyped-def]
-    return django_user_model.objects.create_user(username="staff", password="pw-123456", is_staff=True)
+    user = django_user_model.objects.create_user(username="staff", password="pw-123456", is_staff=True)
+    grant_permissions(user)  # a project manager's: the dashboard asks for projects.view_project
+    return user
 
 
 @pytest.fixture

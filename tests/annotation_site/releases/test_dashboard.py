@@ -17,6 +17,7 @@ from annotation_site.releases.dashboard import DASHBOARD_TASK, dashboard_stats_c
 from annotation_site.releases.services import release_build, release_create
 from tests.annotation_site.releases.helpers import label, read_csv, read_json, small_project
 from tests.conftest import make_images
+from tests.security.world import grant_permissions
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +28,9 @@ JOB = "/staff/projects/{}/dashboard/job"
 
 @pytest.fixture
 def staff(django_user_model):  # type: ignore[no-untyped-def]
-    return django_user_model.objects.create_user(username="staff", password="pw-123456", is_staff=True)
+    user = django_user_model.objects.create_user(username="staff", password="pw-123456", is_staff=True)
+    grant_permissions(user)  # a project manager's: the dashboard asks for projects.view_project
+    return user
 
 
 @pytest.fixture
