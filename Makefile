@@ -99,5 +99,13 @@ BENCH_RELEASE_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/realqa_bench_re
 bench-release: venv
 	DATABASE_URL=$(BENCH_RELEASE_DATABASE_URL) $(PY) -m benchmarks.release_speed $(RELEASE_ARGS)
 
+# Every cost at 1x and 10x RealQA (14,715 / 147,150 photos, 5 labels each; 100x extrapolated with the fitted exponent),
+# each size in a fresh database of its own (realqa_bench_scale_<size>x), Redis db 12 (issue #13). About 20 minutes.
+# Quick: make bench-scale SCALE_ARGS="--sizes 0.02 0.1"
+SCALE_ARGS ?=
+.PHONY: bench-scale
+bench-scale: venv
+	$(PY) -m benchmarks.scale --workdir var/bench-scale $(SCALE_ARGS)
+
 clean:
 	rm -rf var/test-sqlite .pytest_cache

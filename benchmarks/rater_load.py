@@ -11,6 +11,7 @@ then one with the ratio."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -92,6 +94,16 @@ def run_ours(raters: int, seconds: float, images: int, overlap: int, workers: in
         cwd=REPO, env=env, check=True, stdout=subprocess.DEVNULL,
     )
     tokens = tokens_file.read_text().split()
+    with server_running(env, var_dir, workers, threads) as port:
+        result = _load(port, tokens, seconds, overlap)
+    result.update(_database_check(env, result))
+    return result
+
+
+@contextlib.contextmanager
+def server_running(env: dict[str, str], var_dir: Path, workers: int, threads: int) -> Iterator[int]:
+    """gunicorn on a free loopback port with `env` (see _server_env), until the block ends; yields the port.
+    Also used by benchmarks/scale.py."""
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "annotation_site.wsgi:application", "-b", f"127.0.0.1:{port}",
@@ -109,15 +121,13 @@ def run_ours(raters: int, seconds: float, images: int, overlap: int, workers: in
                 time.sleep(0.5)
         else:
             raise SystemExit(f"the server did not start; see {var_dir / 'server.log'}")
-        result = _load(port, tokens, seconds, overlap)
+        yield port
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
-    result.update(_database_check(env, result))
-    return result
 
 
-def _load(port: int, tokens: list[str], seconds: float, overlap: int) -> dict:
+def _load(port: int, tokens: list[str], seconds: float, overlap: int, slug: str = "benchmark") -> dict:
     lock = threading.Lock()
     loops: list[float] = []
     acknowledged: list[int] = []
@@ -137,7 +147,7 @@ def _load(port: int, tokens: list[str], seconds: float, overlap: int) -> dict:
         while time.monotonic() < stop:
             t0 = time.monotonic()
             if assignment is None:
-                status, assignment = call(conn, "/api/v1/projects/benchmark/next", tokens[i], {})
+                status, assignment = call(conn, f"/api/v1/projects/{slug}/next", tokens[i], {})
                 if status != 200:
                     with lock:
                         errors[0] += status != 204

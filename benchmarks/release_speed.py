@@ -135,7 +135,10 @@ def simulate(images: int, raters: int, per_image: int, seed: int) -> dict:
 # ------------------------------------------------------------------------------------------------ seeding
 
 
-def seed_project(args: argparse.Namespace, sim: dict) -> dict:
+def seed_project(args: argparse.Namespace, sim: dict, *, slug: str = SLUG, assignments: bool = False, analyze: bool = True) -> dict:
+    """The simulated project, written straight into the database. `assignments`: each label also gets the submitted
+    assignment the platform's own paths give it (benchmarks/scale.py); `analyze`: ANALYZE the tables after (the scale
+    benchmark calls the platform's tables_analyze itself instead)."""
     import hashlib
     import io
 
@@ -156,12 +159,12 @@ def seed_project(args: argparse.Namespace, sim: dict) -> dict:
     from annotation_site.releases.models import Release
     from annotation_site.schemas.spec import load_schema_file
 
-    existing = Project.objects.filter(slug=SLUG).first()
+    existing = Project.objects.filter(slug=slug).first()
     if existing is not None:
         Release.objects.filter(project=existing).delete()
         project_delete_everything(project=existing)
     spec = load_schema_file(settings.REALQA_SCHEMA_PATH)
-    project = project_create(slug=SLUG, name="Release benchmark", schema_definition=spec.to_dict(), overlap=args.per_image)
+    project = project_create(slug=slug, name="Release benchmark", schema_definition=spec.to_dict(), overlap=args.per_image)
     Project.objects.filter(pk=project.pk).update(gold_rate=0)
     placeholder = "images/benchmark/release-placeholder.jpg"
     if not default_storage.exists(placeholder):
@@ -172,7 +175,7 @@ def seed_project(args: argparse.Namespace, sim: dict) -> dict:
         (
             Image(
                 project=project,
-                sha256=hashlib.sha256(f"{SLUG}-{i}".encode()).hexdigest(),
+                sha256=hashlib.sha256(f"{slug}-{i}".encode()).hexdigest(),
                 phash="0" * 16,
                 original=placeholder,
                 display=placeholder,
@@ -232,6 +235,9 @@ def seed_project(args: argparse.Namespace, sim: dict) -> dict:
     extra = [fld for fld in Annotation._meta.concrete_fields if fld.column not in known and not fld.primary_key]
     extra_values = [fld.get_db_prep_save(fld.get_default(), connection) for fld in extra]
     start = time.perf_counter()
+    assignment_ids = [None] * n
+    if assignments:
+        assignment_ids = _copy_assignments(project, image_ids[sim["image"]], rater_ids[sim["rater"]], version, now)
     with transaction.atomic(), connection.cursor() as cursor:
         sql = f"COPY {Annotation._meta.db_table} ({', '.join(columns + [fld.column for fld in extra])}) FROM STDIN"
         with cursor.cursor.copy(sql) as copy:
@@ -253,17 +259,46 @@ def seed_project(args: argparse.Namespace, sim: dict) -> dict:
                 reasons = {"eye_catching": REASONS[f["reason_a"][i]], "composition": REASONS[f["reason_b"][i]]}
                 copy.write_row(
                     [
-                        project.pk, int(image_ids[sim["image"][i]]), int(rater_ids[sim["rater"][i]]), None, version,
+                        project.pk, int(image_ids[sim["image"][i]]), int(rater_ids[sim["rater"][i]]), assignment_ids[i], version,
                         json.dumps(values), json.dumps(reasons), 20.0, "{}", None, "platform", None, now,
                     ]
                     + extra_values
                 )
     insert_s = time.perf_counter() - start
     # A live database has planner statistics (autovacuum gathers them); a table filled a moment ago does not yet.
-    with connection.cursor() as cursor:
-        for model in (Annotation, Image, Membership):
-            cursor.execute(f"ANALYZE {model._meta.db_table}")
-    return {"project_id": project.pk, "insert_s": insert_s, "rater_ids": rater_ids}
+    if analyze:
+        with connection.cursor() as cursor:
+            for model in (Annotation, Image, Membership):
+                cursor.execute(f"ANALYZE {model._meta.db_table}")
+    return {"project_id": project.pk, "insert_s": insert_s, "rater_ids": rater_ids, "image_ids": image_ids}
+
+
+def _copy_assignments(project: object, images: np.ndarray, raters: np.ndarray, version: int, now: object) -> list[int]:
+    """One submitted assignment per label (as import_ratings gives an imported label), COPY-written with ids taken
+    from the table's sequence; returns the ids in label order."""
+    from django.db import connection, transaction
+
+    from annotation_site.labeling.models import Assignment
+
+    table = Assignment._meta.db_table
+    n = int(images.size)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SELECT nextval(pg_get_serial_sequence('{table}', 'id'))")
+        first = int(cursor.fetchone()[0])
+        cursor.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), %s)", [first + n])
+        columns = ["id", "project_id", "image_id", "rater_id", "status", "kind", "schema_version_id", "created_at", "expires_at", "finished_at"]
+        known = set(columns)
+        extra = [fld for fld in Assignment._meta.concrete_fields if fld.column not in known and not fld.primary_key]
+        extra_values = [fld.get_db_prep_save(fld.get_default(), connection) for fld in extra]
+        sql = f"COPY {table} ({', '.join(columns + [fld.column for fld in extra])}) FROM STDIN"
+        submitted, regular = Assignment.Status.SUBMITTED.value, Assignment.Kind.REGULAR.value
+        with cursor.cursor.copy(sql) as copy:
+            for i in range(n):
+                copy.write_row(
+                    [first + i, project.pk, int(images[i]), int(raters[i]), submitted, regular, version, now, now, now]  # type: ignore[attr-defined]
+                    + extra_values
+                )
+    return list(range(first, first + n))
 
 
 def _seeded_as_asked(args: argparse.Namespace) -> bool:
