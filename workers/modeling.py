@@ -31,6 +31,7 @@ from annotation_site.predictions.models import ModelRun, Prediction
 from annotation_site.predictions.selectors import (
     consensus_labels,
     features_matrix,
+    images_with_features,
     images_without_features,
     images_without_prediction,
     model_run_current,
@@ -67,16 +68,16 @@ def features_ensure(*, image_ids: list[int]) -> int:
     from realqa_model import features
 
     version = features.FEATURES_VERSION
-    have = set(features_matrix(image_ids=image_ids, version=version))
     made = 0
-    missing = (i for i in image_ids if i not in have)
-    for image in (image for batch in id_batches(missing) for image in Image.objects.filter(pk__in=batch).order_by("pk")):
-        try:
-            vector = features.extract(_image_bytes(image))
-        except FileNotFoundError:
-            logger.warning("image #%s has no file in storage; not pre-scored", image.pk)
-            continue
-        made += features_store(image_id=image.pk, version=version, vector=vector)
+    for batch in id_batches(image_ids):
+        have = images_with_features(image_ids=batch, version=version)  # the ids only, not the vectors
+        for image in Image.objects.filter(pk__in=[i for i in batch if i not in have]).order_by("pk"):
+            try:
+                vector = features.extract(_image_bytes(image))
+            except FileNotFoundError:
+                logger.warning("image #%s has no file in storage; not pre-scored", image.pk)
+                continue
+            made += features_store(image_id=image.pk, version=version, vector=vector)
     return made
 
 

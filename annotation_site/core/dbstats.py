@@ -26,8 +26,9 @@ def tables_analyze(*models: type[Model]) -> None:
     """ANALYZE the tables of these models on PostgreSQL; nothing elsewhere (SQLite's planner does without,
     and its ANALYZE reads whole tables).
 
-    Cheap next to the bulk write it follows: PostgreSQL's ANALYZE reads a sample of at most 30,000 rows a
-    table (3 ms for the images of an empty database, 60 ms for 150,000 images)."""
+    PostgreSQL's ANALYZE reads a sample of 30,000 rows a table, so its cost stops growing with the table:
+    measured on this project's 2-core machine, 0.24 s for 25,000 images, 0.45 s for 157,000, and 1.1-2.7 s for
+    737,000 labels (the wide `values` column). Small next to a bulk write of 1,000 rows or more."""
     if connection.vendor != "postgresql":
         return
     tables = sorted({model._meta.db_table for model in models})

@@ -86,6 +86,11 @@ def images_without_prediction(*, project: Project, model_version: str) -> QueryS
     return Image.objects.filter(project=project).exclude(pk__in=have).order_by("pk")
 
 
+def images_with_features(*, image_ids: list[int], version: str) -> set[int]:
+    """Which of these images have stored features (the ids only; at most ID_BATCH of them, one query)."""
+    return set(ImageFeatures.objects.filter(image_id__in=image_ids, version=version).values_list("image_id", flat=True))
+
+
 def features_matrix(*, image_ids: list[int] | QuerySet, version: str) -> dict[int, np.ndarray]:
     """Stored feature vectors by image id; ``image_ids`` may be a values_list queryset (one subquery, no parameter per id)."""
     if isinstance(image_ids, QuerySet):
